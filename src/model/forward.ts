@@ -1,0 +1,229 @@
+/**
+ * The inference engine: Llama-2 forward over token ids with a KV cache, exactly as Meta's
+ * llama/model.py computes it (pre-norm RMSNorm, RoPE on interleaved pairs, grouped-query
+ * attention, SwiGLU FFN, untied or tied output head).
+ *
+ * One call runs any number of *segments*: each is a run of new tokens for one sequence and its
+ * own KV cache. All segments' tokens go through the weight matmuls together (so a batch of K
+ * sequences decoding one token each costs one pass over the weights); attention runs per segment.
+ * That is the batched decoding that rejection sampling and PPO need, and plain prefill/decode is
+ * the one-segment case.
+ *
+ * The engine sees token ids only: no tokenizer, no sampling, no chat format.
+ *
+ * Legend: T = tokens of all segments together, C = dim, H = FFN hidden, V = vocab,
+ * NH / NKV = query / kv heads, HS = head size, S = cache capacity.
+ */
+import type { Backend } from '../backend/types.js';
+import { ffnHiddenDim, headDim, type LlamaConfig } from './config.js';
+import type { ModelWeights } from './weights.js';
+import { toFloat32 } from '../tensor.js';
+import { Llama2Error } from '../util/errors.js';
+
+export interface KVCache {
+  /** positions the cache can hold */
+  readonly capacity: number;
+  /** per layer (S, NKV*HS) */
+  readonly k: Float32Array[];
+  readonly v: Float32Array[];
+  /** positions filled so far (the next token's position) */
+  length: number;
+}
+
+export function createKVCache(c: LlamaConfig, capacity: number): KVCache {
+  const w = c.n_kv_heads * headDim(c);
+  const k: Float32Array[] = [];
+  const v: Float32Array[] = [];
+  for (let l = 0; l < c.n_layers; l++) {
+    k.push(new Float32Array(capacity * w)); // (S, NKV*HS)
+    v.push(new Float32Array(capacity * w));
+  }
+  return { capacity, k, v, length: 0 };
+}
+
+/** Copies the first `length` positions of `src` into `dst` (e.g. to branch K samples off one prompt). */
+export function copyKVCache(src: KVCache, dst: KVCache, length = src.length): void {
+  if (length > dst.capacity) throw new Llama2Error(`KV cache: cannot copy ${length} positions into a cache of ${dst.capacity}`);
+  for (let l = 0; l < src.k.length; l++) {
+    const n = length * (src.k[l]!.length / src.capacity);
+    dst.k[l]!.set(src.k[l]!.subarray(0, n));
+    dst.v[l]!.set(src.v[l]!.subarray(0, n));
+  }
+  dst.length = length;
+}
+
+export interface Segment {
+  tokens: ArrayLike<number>;
+  cache: KVCache;
+}
+
+export type LogitsMode = 'all' | 'last' | 'none';
+
+export interface ForwardOptions {
+  /** which positions get logits: every token, each segment's last token, or none. Default 'all'. */
+  logits?: LogitsMode;
+  /** also return the final-RMSNorm'ed hidden state of every token (what feeds the LM head) */
+  hidden?: boolean;
+}
+
+export interface ForwardResult {
+  /** per segment: (T_s, V) for 'all', (1, V) for 'last', empty for 'none' */
+  logits: Float32Array[];
+  /** per segment (T_s, C) when requested */
+  hidden: Float32Array[];
+}
+
+/** A model ready to run: config, weights (any dtype), the backend, and reusable scratch buffers. */
+export class Model {
+  readonly hiddenDim: number;
+  readonly headSize: number;
+  private readonly attnNorm: Float32Array[];
+  private readonly ffnNorm: Float32Array[];
+  private readonly finalNorm: Float32Array;
+  private scratchT = 0;
+  private s: Record<'x' | 'xb' | 'q' | 'k' | 'v' | 'att' | 'h1' | 'h3', Float32Array> | null = null;
+
+  constructor(readonly config: LlamaConfig, readonly weights: ModelWeights, readonly backend: Backend) {
+    this.hiddenDim = ffnHiddenDim(config);
+    this.headSize = headDim(config);
+    // norm weights are tiny: keep float32 copies (views when stored as aligned F32, so training updates show)
+    this.attnNorm = weights.layers.map((l) => toFloat32(l.attention_norm));
+    this.ffnNorm = weights.layers.map((l) => toFloat32(l.ffn_norm));
+    this.finalNorm = toFloat32(weights.norm);
+  }
+
+  newCache(capacity = this.config.max_seq_len): KVCache {
+    return createKVCache(this.config, capacity);
+  }
+
+  private scratch(T: number) {
+    if (!this.s || this.scratchT < T) {
+      const c = this.config;
+      const kvW = c.n_kv_heads * this.headSize;
+      const n = Math.max(T, 1);
+      this.s = {
+        x: new Float32Array(n * c.dim), // (T, C) residual stream
+        xb: new Float32Array(n * c.dim), // (T, C) normed input / projections back
+        q: new Float32Array(n * c.dim), // (T, NH*HS)
+        k: new Float32Array(n * kvW), // (T, NKV*HS)
+        v: new Float32Array(n * kvW), // (T, NKV*HS)
+        att: new Float32Array(n * c.dim), // (T, NH*HS)
+        h1: new Float32Array(n * this.hiddenDim), // (T, H)
+        h3: new Float32Array(n * this.hiddenDim), // (T, H)
+      };
+      this.scratchT = n;
+    }
+    return this.s;
+  }
+
+  /**
+   * Runs the segments' new tokens and appends them to their caches. Positions continue from
+   * each cache's length. Throws (without touching any cache) if a segment would overflow.
+   */
+  forward(segments: readonly Segment[], opts: ForwardOptions = {}): ForwardResult {
+    const c = this.config;
+    const be = this.backend;
+    const mode = opts.logits ?? 'all';
+    const HS = this.headSize;
+    const kvW = c.n_kv_heads * HS;
+    let T = 0;
+    for (const seg of segments) {
+      if (seg.tokens.length === 0) throw new Llama2Error("forward: a segment has no tokens");
+      if (seg.cache.length + seg.tokens.length > seg.cache.capacity) {
+        throw new Llama2Error(
+          `context overflow: ${seg.cache.length} cached + ${seg.tokens.length} new tokens exceed the context of ${seg.cache.capacity}`,
+        );
+      }
+      T += seg.tokens.length;
+    }
+    const ids = new Int32Array(T);
+    const pos = new Int32Array(T);
+    {
+      let t = 0;
+      for (const seg of segments) {
+        for (let i = 0; i < seg.tokens.length; i++, t++) {
+          const id = seg.tokens[i]!;
+          if (!Number.isInteger(id) || id < 0 || id >= c.vocab_size) {
+            throw new Llama2Error(`token id ${id} is outside the model's vocabulary (0..${c.vocab_size - 1})`);
+          }
+          ids[t] = id;
+          pos[t] = seg.cache.length + i;
+        }
+      }
+    }
+    const s = this.scratch(T);
+    const x = s.x.subarray(0, T * c.dim); // (T, C)
+    be.embedding(x, this.weights.tok_embeddings, ids);
+
+    for (let l = 0; l < c.n_layers; l++) {
+      const lw = this.weights.layers[l]!;
+      // attention block: x += wo · attn(rope(wq·n(x)), rope(wk·n(x)), wv·n(x))
+      be.rmsnorm(s.xb, x, this.attnNorm[l]!, T, c.norm_eps); // (T, C)
+      be.matmul(s.q, s.xb, lw.wq, T); // (T, NH*HS)
+      be.matmul(s.k, s.xb, lw.wk, T); // (T, NKV*HS)
+      be.matmul(s.v, s.xb, lw.wv, T); // (T, NKV*HS)
+      be.rope(s.q, T, c.n_heads, HS, pos, c.rope_theta);
+      be.rope(s.k, T, c.n_kv_heads, HS, pos, c.rope_theta);
+      let t0 = 0;
+      for (const seg of segments) {
+        const n = seg.tokens.length;
+        const p0 = seg.cache.length;
+        seg.cache.k[l]!.set(s.k.subarray(t0 * kvW, (t0 + n) * kvW), p0 * kvW);
+        seg.cache.v[l]!.set(s.v.subarray(t0 * kvW, (t0 + n) * kvW), p0 * kvW);
+        be.attention(
+          s.att.subarray(t0 * c.dim, (t0 + n) * c.dim), s.q.subarray(t0 * c.dim, (t0 + n) * c.dim),
+          seg.cache.k[l]!, seg.cache.v[l]!, n, p0, c.n_heads, c.n_kv_heads, HS,
+        ); // (n, NH*HS)
+        t0 += n;
+      }
+      be.matmul(s.xb, s.att, lw.wo, T); // (T, C)
+      be.add(x, s.xb, T * c.dim);
+      // FFN block: x += w2 · (silu(w1·n(x)) * w3·n(x))
+      be.rmsnorm(s.xb, x, this.ffnNorm[l]!, T, c.norm_eps);
+      be.matmul(s.h1, s.xb, lw.w1, T); // (T, H)
+      be.matmul(s.h3, s.xb, lw.w3, T); // (T, H)
+      be.swiglu(s.h1, s.h3, T * this.hiddenDim);
+      be.matmul(s.xb, s.h1, lw.w2, T); // (T, C)
+      be.add(x, s.xb, T * c.dim);
+    }
+    for (const seg of segments) seg.cache.length += seg.tokens.length;
+
+    be.rmsnorm(x, x, this.finalNorm, T, c.norm_eps); // (T, C) final hidden states
+    const result: ForwardResult = { logits: [], hidden: [] };
+    let t0 = 0;
+    if (mode === 'last') {
+      // gather each segment's last row, then one matmul over the head
+      const nSeg = segments.length;
+      const last = new Float32Array(nSeg * c.dim); // (nSeg, C)
+      segments.forEach((seg, i) => {
+        t0 += seg.tokens.length;
+        last.set(x.subarray((t0 - 1) * c.dim, t0 * c.dim), i * c.dim);
+      });
+      const out = new Float32Array(nSeg * c.vocab_size); // (nSeg, V)
+      be.matmul(out, last, this.weights.output, nSeg);
+      for (let i = 0; i < nSeg; i++) result.logits.push(out.subarray(i * c.vocab_size, (i + 1) * c.vocab_size));
+    } else if (mode === 'all') {
+      const out = new Float32Array(T * c.vocab_size); // (T, V)
+      be.matmul(out, x, this.weights.output, T);
+      for (const seg of segments) {
+        const n = seg.tokens.length;
+        result.logits.push(out.subarray(t0 * c.vocab_size, (t0 + n) * c.vocab_size));
+        t0 += n;
+      }
+    }
+    if (opts.hidden) {
+      t0 = 0;
+      for (const seg of segments) {
+        const n = seg.tokens.length;
+        result.hidden.push(x.slice(t0 * c.dim, (t0 + n) * c.dim));
+        t0 += n;
+      }
+    }
+    return result;
+  }
+
+  /** Convenience: one sequence, new tokens appended to `cache`; logits (T, V) or (1, V). */
+  step(tokens: ArrayLike<number>, cache: KVCache, logits: LogitsMode = 'last'): Float32Array {
+    return this.forward([{ tokens, cache }], { logits }).logits[0] ?? new Float32Array(0);
+  }
+}

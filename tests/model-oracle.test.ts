@@ -1,0 +1,100 @@
+/**
+ * The inference engine against the PyTorch oracle (tests/fixtures/oracle, ../shared/oracle):
+ * full forward logits and log-probs, token-by-token and chunked KV-cache decoding, batched
+ * segments, and greedy continuations, for all five cases in Meta layout.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { CASES, loadCase, metaWeights, relMaxErr } from './helpers/oracle-case.js';
+import { Model } from '../src/model/forward.js';
+import { refBackend } from '../src/backend/ref.js';
+
+const TOL_LOGITS = 1e-4; // check_candidate.md class "logits"
+const TOL_LOGPROB = 1e-4;
+
+function logSoftmaxAt(row: Float32Array, id: number): number {
+  let max = -Infinity;
+  for (const v of row) max = Math.max(max, v);
+  let s = 0;
+  for (const v of row) s += Math.exp(v - max);
+  return row[id]! - max - Math.log(s);
+}
+
+function argmax(row: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < row.length; i++) if (row[i]! > row[best]!) best = i;
+  return best;
+}
+
+for (const name of CASES) {
+  test(`oracle ${name}: forward, decode, chunked, batched, greedy (Meta layout)`, () => {
+    const oc = loadCase(name);
+    const model = new Model(oc.config, metaWeights(oc), refBackend);
+    const V = oc.config.vocab_size;
+    const tokens = oc.inputs.ints('fwd.tokens');
+    const lengths = oc.inputs.ints('fwd.lengths');
+    const [B, T] = oc.inputs.entry('fwd.tokens').shape as [number, number];
+    const expLogits = oc.expected.f32('fwd.logits'); // (B, T, V)
+    const expLogprobs = oc.expected.f32('fwd.logprobs'); // (B, T-1)
+
+    // each row on its own
+    const rows: Float32Array[] = [];
+    for (let b = 0; b < B; b++) {
+      const len = lengths[b]!;
+      const ids = tokens.slice(b * T, b * T + len);
+      const logits = model.step(ids, model.newCache(len), 'all'); // (len, V)
+      rows.push(logits);
+      const m = relMaxErr(logits, expLogits.subarray(b * T * V, (b * T + len) * V));
+      assert.ok(m.metric <= TOL_LOGITS, `fwd.logits row ${b}: metric ${m.metric} > ${TOL_LOGITS} (max abs ${m.maxAbs} at ${m.at})`);
+      const lp: number[] = [];
+      const ref: number[] = [];
+      for (let t = 0; t + 1 < len; t++) {
+        lp.push(logSoftmaxAt(logits.subarray(t * V, (t + 1) * V), ids[t + 1]!));
+        ref.push(expLogprobs[b * (T - 1) + t]!);
+      }
+      const ml = relMaxErr(lp, ref);
+      assert.ok(ml.metric <= TOL_LOGPROB, `fwd.logprobs row ${b}: metric ${ml.metric}`);
+    }
+
+    // all rows as segments of one call must give the same logits
+    const caches = lengths.map((len) => model.newCache(len));
+    const batched = model.forward(lengths.map((len, b) => ({ tokens: tokens.slice(b * T, b * T + len), cache: caches[b]! })));
+    for (let b = 0; b < B; b++) {
+      const m = relMaxErr(batched.logits[b]!, rows[b]!);
+      assert.ok(m.metric <= 1e-6, `batched segment ${b} differs from its own forward: ${m.metric}`);
+    }
+
+    // token-by-token decoding
+    const prompt = oc.inputs.ints('decode.prompt');
+    const P = prompt.length;
+    const expDecode = oc.expected.f32('decode.logits'); // (P, V)
+    const cache = model.newCache(P);
+    const dec = new Float32Array(P * V);
+    for (let t = 0; t < P; t++) dec.set(model.step([prompt[t]!], cache, 'last'), t * V);
+    const md = relMaxErr(dec, expDecode);
+    assert.ok(md.metric <= TOL_LOGITS, `decode.logits: metric ${md.metric} (max abs ${md.maxAbs} at ${md.at})`);
+
+    // chunked: prompt[:c] then one call with prompt[c:]
+    const c = oc.inputs.ints('decode.chunk')[0]!;
+    const cache2 = model.newCache(P);
+    model.step(prompt.slice(0, c), cache2, 'none');
+    const chunked = model.step(prompt.slice(c), cache2, 'all');
+    const mc = relMaxErr(chunked, oc.expected.f32('decode.chunked_logits'));
+    assert.ok(mc.metric <= TOL_LOGITS, `decode.chunked_logits: metric ${mc.metric}`);
+
+    // greedy 20 steps, no stop at EOS
+    for (const g of [0, 1]) {
+      const p = oc.inputs.ints(`greedy.prompt${g}`);
+      const want = oc.expected.ints(`greedy.ids${g}`);
+      const gc = model.newCache(p.length + want.length);
+      let logits = model.step(p, gc, 'last');
+      const got: number[] = [];
+      for (let i = 0; i < want.length; i++) {
+        const id = argmax(logits);
+        got.push(id);
+        if (i + 1 < want.length) logits = model.step([id], gc, 'last');
+      }
+      assert.deepEqual(got, want, `greedy.ids${g}`);
+    }
+  });
+}
