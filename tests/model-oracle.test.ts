@@ -5,8 +5,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CASES, loadCase, metaWeights, relMaxErr } from './helpers/oracle-case.js';
+import { join } from 'node:path';
+import { CASES, loadCase, relMaxErr } from './helpers/oracle-case.js';
+import { loadModelFile } from '../src/formats/load.js';
 import { Model } from '../src/model/forward.js';
+import { ffnHiddenDim } from '../src/model/config.js';
 import { refBackend } from '../src/backend/ref.js';
 
 const TOL_LOGITS = 1e-4; // check_candidate.md class "logits"
@@ -26,10 +29,16 @@ function argmax(row: Float32Array): number {
   return best;
 }
 
-for (const name of CASES) {
-  test(`oracle ${name}: forward, decode, chunked, batched, greedy (Meta layout)`, () => {
+for (const [name, layout] of CASES.flatMap((c) => [[c, 'meta'], [c, 'hf']] as const)) {
+  test(`oracle ${name}: forward, decode, chunked, batched, greedy (${layout} layout)`, () => {
     const oc = loadCase(name);
-    const model = new Model(oc.config, metaWeights(oc), refBackend);
+    const loaded = loadModelFile(join(oc.dir, layout));
+    assert.equal(loaded.format, layout);
+    for (const k of ['dim', 'n_layers', 'n_heads', 'n_kv_heads', 'vocab_size', 'norm_eps', 'rope_theta'] as const) {
+      assert.equal(loaded.config[k], oc.config[k], `config.${k}`);
+    }
+    assert.equal(ffnHiddenDim(loaded.config), ffnHiddenDim(oc.config), 'FFN hidden size');
+    const model = new Model({ ...loaded.config, max_seq_len: oc.config.max_seq_len }, loaded.weights, refBackend);
     const V = oc.config.vocab_size;
     const tokens = oc.inputs.ints('fwd.tokens');
     const lengths = oc.inputs.ints('fwd.lengths');
