@@ -1,0 +1,199 @@
+/**
+ * Token sampling from a logits row: greedy, temperature, top-k, top-p (nucleus), min-p, and
+ * repetition / frequency / presence penalties, driven by a seeded PRNG so a run is reproducible.
+ *
+ * Order of operations (Meta's generation.py for temperature and top-p; llama.cpp's penalties):
+ *   penalties on raw logits → temperature 0 ⇒ argmax; else softmax(logits / T) → top-k → top-p → min-p
+ *   → renormalise → draw.
+ * This file knows nothing about tokenizers or models.
+ */
+import { Llama2Error } from '../util/errors.js';
+
+export interface SamplerOptions {
+  /** 0 = greedy (argmax). Meta's chat default is 0.6. */
+  temperature: number;
+  /** keep the k most likely tokens; 0 = off */
+  topK: number;
+  /** keep the smallest set whose probability reaches p (Meta: 0.9); 1 = off */
+  topP: number;
+  /** drop tokens with probability < minP · p(max); 0 = off */
+  minP: number;
+  /** llama.cpp-style: divide positive / multiply negative logits of recent tokens; 1 = off */
+  repetitionPenalty: number;
+  /** OpenAI-style: logit −= frequencyPenalty · count; 0 = off */
+  frequencyPenalty: number;
+  /** OpenAI-style: logit −= presencePenalty if the token appeared; 0 = off */
+  presencePenalty: number;
+  /** how many recent tokens the penalties look at; −1 = all */
+  penaltyLastN: number;
+  /** PRNG seed; the same seed, prompt and options give the same tokens */
+  seed: number;
+}
+
+export const DEFAULT_SAMPLER: Readonly<SamplerOptions> = {
+  temperature: 0.6,
+  topK: 0,
+  topP: 0.9,
+  minP: 0,
+  repetitionPenalty: 1,
+  frequencyPenalty: 0,
+  presencePenalty: 0,
+  penaltyLastN: 64,
+  seed: 0,
+};
+
+/** Checks ranges; `flag` maps an option name to how the user wrote it (e.g. "--top-p"). */
+export function validateSampler(o: SamplerOptions, flag: (k: keyof SamplerOptions) => string = (k) => k): void {
+  const bad = (k: keyof SamplerOptions, want: string) => {
+    throw new Llama2Error(`${flag(k)}: expected ${want}, found ${String(o[k])}`);
+  };
+  const finite = (k: keyof SamplerOptions) => {
+    if (typeof o[k] !== 'number' || !Number.isFinite(o[k])) bad(k, 'a finite number');
+  };
+  (Object.keys(DEFAULT_SAMPLER) as (keyof SamplerOptions)[]).forEach(finite);
+  if (o.temperature < 0) bad('temperature', 'a number ≥ 0 (0 = greedy)');
+  if (!Number.isInteger(o.topK) || o.topK < 0) bad('topK', 'an integer ≥ 0 (0 = off)');
+  if (!(o.topP > 0 && o.topP <= 1)) bad('topP', 'a number in (0, 1] (1 = off)');
+  if (!(o.minP >= 0 && o.minP < 1)) bad('minP', 'a number in [0, 1) (0 = off)');
+  if (!(o.repetitionPenalty > 0)) bad('repetitionPenalty', 'a number > 0 (1 = off)');
+  if (!Number.isInteger(o.penaltyLastN) || o.penaltyLastN < -1) bad('penaltyLastN', 'an integer ≥ −1 (−1 = all)');
+  if (!Number.isInteger(o.seed) || o.seed < 0 || o.seed > 0xffffffff) bad('seed', 'an integer in [0, 4294967295]');
+}
+
+/** xoshiro128** seeded through splitmix32: small, fast, and reproducible across platforms. */
+export class Rng {
+  private s = new Uint32Array(4);
+  constructor(seed: number) {
+    let x = seed >>> 0;
+    for (let i = 0; i < 4; i++) {
+      x = (x + 0x9e3779b9) >>> 0;
+      let z = x;
+      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+      this.s[i] = (z ^ (z >>> 16)) >>> 0;
+    }
+  }
+  /** uniform in [0, 1) with 32 bits of resolution */
+  next(): number {
+    const s = this.s;
+    const r = Math.imul(rotl(Math.imul(s[1]!, 5) >>> 0, 7), 9) >>> 0;
+    const t = (s[1]! << 9) >>> 0;
+    s[2] = s[2]! ^ s[0]!;
+    s[3] = s[3]! ^ s[1]!;
+    s[1] = s[1]! ^ s[2]!;
+    s[0] = s[0]! ^ s[3]!;
+    s[2] = s[2]! ^ t;
+    s[3] = rotl(s[3]!, 11);
+    return r / 4294967296;
+  }
+}
+function rotl(x: number, k: number): number {
+  return ((x << k) | (x >>> (32 - k))) >>> 0;
+}
+
+export function argmax(row: ArrayLike<number>): number {
+  let best = 0;
+  let bv = row[0]!;
+  for (let i = 1; i < row.length; i++) if (row[i]! > bv) { bv = row[i]!; best = i; }
+  return best;
+}
+
+/** Stateful sampler: owns the PRNG and the history the penalties look at. */
+export class Sampler {
+  readonly opts: SamplerOptions;
+  private readonly rng: Rng;
+  private history: number[] = [];
+  private work = new Float32Array(0);
+  private idx = new Int32Array(0);
+
+  constructor(opts: Partial<SamplerOptions> = {}) {
+    this.opts = { ...DEFAULT_SAMPLER, ...opts };
+    validateSampler(this.opts);
+    this.rng = new Rng(this.opts.seed);
+  }
+
+  /** Tokens the penalties should see (e.g. the prompt); sampled tokens are added by `sample`. */
+  observe(ids: readonly number[]): void {
+    for (const id of ids) this.history.push(id);
+  }
+
+  /** Picks the next token from a logits row (V); the row is not modified. */
+  sample(logits: Float32Array): number {
+    const o = this.opts;
+    const V = logits.length;
+    if (this.work.length !== V) { this.work = new Float32Array(V); this.idx = new Int32Array(V); }
+    const w = this.work;
+    w.set(logits);
+    this.applyPenalties(w);
+    let id: number;
+    if (o.temperature === 0) id = argmax(w);
+    else id = this.draw(w);
+    this.history.push(id);
+    return id;
+  }
+
+  private applyPenalties(w: Float32Array): void {
+    const o = this.opts;
+    if (o.repetitionPenalty === 1 && o.frequencyPenalty === 0 && o.presencePenalty === 0) return;
+    const h = o.penaltyLastN === -1 ? this.history : this.history.slice(Math.max(0, this.history.length - o.penaltyLastN));
+    const counts = new Map<number, number>();
+    for (const id of h) if (id >= 0 && id < w.length) counts.set(id, (counts.get(id) ?? 0) + 1);
+    for (const [id, n] of counts) {
+      let v = w[id]!;
+      if (o.repetitionPenalty !== 1) v = v > 0 ? v / o.repetitionPenalty : v * o.repetitionPenalty;
+      v -= o.frequencyPenalty * n + o.presencePenalty;
+      w[id] = v;
+    }
+  }
+
+  /** softmax(w / T), then top-k / top-p / min-p filtering, then one draw. */
+  private draw(w: Float32Array): number {
+    const o = this.opts;
+    const V = w.length;
+    let max = -Infinity;
+    for (let i = 0; i < V; i++) if (w[i]! > max) max = w[i]!;
+    let sum = 0;
+    for (let i = 0; i < V; i++) {
+      const e = Math.exp((w[i]! - max) / o.temperature);
+      w[i] = e;
+      sum += e;
+    }
+    for (let i = 0; i < V; i++) w[i] = w[i]! / sum; // probabilities
+    if (o.topK === 0 && o.topP >= 1 && o.minP === 0) return this.pick(w, null, V);
+
+    // candidates: tokens that can survive the filters, sorted by probability (descending).
+    // Only tokens with p ≥ (1 − topP)/(V − 1) can be inside the nucleus, which prunes most of V.
+    const idx = this.idx;
+    let n = 0;
+    const cutoff = o.topP < 1 ? (1 - o.topP) / Math.max(1, V - 1) : 0;
+    const pmax = w[argmax(w)]!;
+    const minCut = Math.max(cutoff, o.minP * pmax);
+    for (let i = 0; i < V; i++) if (w[i]! >= minCut) idx[n++] = i;
+    const cand = Array.from(idx.subarray(0, n)).sort((a, b) => w[b]! - w[a]! || a - b);
+    let keep = cand.length;
+    if (o.topK > 0) keep = Math.min(keep, o.topK);
+    if (o.topP < 1) {
+      // Meta: drop a token when the mass before it already exceeds p
+      let cum = 0;
+      for (let i = 0; i < keep; i++) {
+        if (cum > o.topP) { keep = i; break; }
+        cum += w[cand[i]!]!;
+      }
+    }
+    return this.pick(w, cand, Math.max(1, keep));
+  }
+
+  /** Draws from w restricted to cand[0..n) (or all of w when cand is null), renormalised. */
+  private pick(w: Float32Array, cand: number[] | null, n: number): number {
+    let total = 0;
+    for (let i = 0; i < n; i++) total += w[cand ? cand[i]! : i]!;
+    const r = this.rng.next() * total;
+    let acc = 0;
+    for (let i = 0; i < n; i++) {
+      const id = cand ? cand[i]! : i;
+      acc += w[id]!;
+      if (r < acc) return id;
+    }
+    return cand ? cand[n - 1]! : n - 1;
+  }
+}
