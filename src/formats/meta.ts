@@ -12,17 +12,18 @@
  * checkpoint is never held twice. Also home of the small helpers hf.ts shares (JSON files and a
  * tensor-file abstraction over .safetensors / .pth). This file does not detect formats (load.ts).
  */
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { Llama2Error, describe } from '../util/errors.js';
 import { rowBytes, type WeightTensor } from '../tensor.js';
-import { validateConfig, type LlamaConfig } from '../model/config.js';
-import { assembleWeights, expectedShapes } from '../model/weights.js';
-import { SafetensorsFile } from './safetensors.js';
+import { ffnHiddenDim, ffnHiddenDimRule, validateConfig, type LlamaConfig } from '../model/config.js';
+import { assembleWeights, expectedShapes, namedWeights, type ModelWeights } from '../model/weights.js';
+import { SafetensorsFile, writeSafetensors, type StTensorOut } from './safetensors.js';
 import { openPth } from './pickle.js';
 import type { LoadedModel } from './types.js';
 import type { SpmVocab } from '../tokenizer/vocab.js';
-import { readTokenizerModel } from '../tokenizer/load.js';
+import { readTokenizerModel, writeTokenizerModel } from '../tokenizer/load.js';
+import { writeFileAtomic } from '../util/fs.js';
 
 // ---------------------------------------------------------------------------------------------
 // shared helpers: JSON files and tensor files
@@ -274,4 +275,46 @@ export function readMetaDir(dir: string, opts: MetaReadOptions = {}): LoadedMode
   } finally {
     for (const s of shards) s.close();
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// writing
+
+/**
+ * Writes a Meta-layout directory: params.json (Meta's fields; n_kv_heads / ffn_dim_multiplier /
+ * rope_theta only when they differ from the defaults) and consolidated.safetensors under Meta
+ * names, plus tokenizer.model when a vocabulary is given. F32/F16/BF16 weights only.
+ */
+export function writeMetaDir(dir: string, config: LlamaConfig, weights: ModelWeights, vocab?: SpmVocab): void {
+  mkdirSync(dir, { recursive: true });
+  const tensors: StTensorOut[] = [];
+  for (const [name, t] of namedWeights(weights)) {
+    if (t.dtype !== 'F32' && t.dtype !== 'F16' && t.dtype !== 'BF16') {
+      throw new Llama2Error(`Meta export ${dir}: tensor "${name}" is ${t.dtype}; consolidated.safetensors holds F32/F16/BF16`);
+    }
+    tensors.push({ name, dtype: t.dtype, shape: t.shape, data: t.data });
+  }
+  writeSafetensors(join(dir, 'consolidated.safetensors'), tensors, { format: 'pt' });
+  if (vocab) writeTokenizerModel(join(dir, 'tokenizer.model'), vocab);
+  const params: Record<string, number> = {
+    dim: config.dim, n_layers: config.n_layers, n_heads: config.n_heads, vocab_size: config.vocab_size,
+    multiple_of: config.multiple_of, norm_eps: config.norm_eps,
+  };
+  if (config.n_kv_heads !== config.n_heads) params['n_kv_heads'] = config.n_kv_heads;
+  if (config.ffn_dim_multiplier !== null) params['ffn_dim_multiplier'] = config.ffn_dim_multiplier;
+  if (config.rope_theta !== 10000) params['rope_theta'] = config.rope_theta;
+  // params.json has no FFN size: pick a multiple_of under which Meta's rule gives the model's
+  // (files such as GGUF state the size itself and lose the multiple_of it came from)
+  const hidden = ffnHiddenDim(config);
+  const mult = [config.multiple_of, 4096, 2048, 1024, 512, 256, 128, 64, 32, 16, 8, 4, 2, 1].find(
+    (m) => ffnHiddenDimRule(config.dim, m, config.ffn_dim_multiplier) === hidden,
+  );
+  if (mult === undefined) {
+    throw new Llama2Error(
+      `Meta export ${dir}: FFN size ${hidden} does not follow Meta's rule for dim ${config.dim} with any multiple_of, ` +
+        'so params.json cannot express it; export to HF or GGUF instead',
+    );
+  }
+  params['multiple_of'] = mult;
+  writeFileAtomic(join(dir, 'params.json'), JSON.stringify(params, null, 2) + '\n');
 }
