@@ -142,3 +142,20 @@ test('user mistakes give one clear error line', () => {
   writeFileSync(notModel, 'hello');
   assertUserError(runCli(['info', '--model', notModel]), /unrecognised model file/);
 });
+
+test('chat with stdin not a terminal answers one message in the Llama-2 chat format', async () => {
+  const { renderPrompt } = await import('../src/chat/format.js');
+  const out = json(runCli(['chat', '--model', GGUF, '--system', 'Be brief.', '--temperature', '0', '--max-tokens', '4', '--json'], { input: 'Hi there\n', env: REF }));
+  const { tokenizer } = openModel(GGUF, { backend: refBackend });
+  const want = renderPrompt(tokenizer!, [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi there\n' }]);
+  assert.deepEqual(out['prompt_ids'], want);
+  assert.ok((out['ids'] as number[]).length <= 4);
+  // a plain-text answer without --json
+  const r = runCli(['chat', '--model', GGUF, '--temperature', '0', '--max-tokens', '3'], { input: 'Hello', env: REF });
+  assert.equal(r.status, 0, r.stderr);
+});
+
+test('a model without a tokenizer is a clear error for text commands', () => {
+  assertUserError(runCli(['generate', '--model', HF_E, '--prompt', 'hi']), /no tokenizer found with the model; pass --tokenizer/);
+  assertUserError(runCli(['chat', '--model', HF_E], { input: 'hi' }), /no tokenizer found/);
+});

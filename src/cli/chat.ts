@@ -9,7 +9,7 @@ import { bool, list, num, str } from './args.js';
 import { MODEL_FLAGS, SAMPLING_FLAGS, openFromFlags, requireModelPath, samplerFromFlags, wantJson } from './common.js';
 import { requireTokenizer } from '../open.js';
 import { generateStream, type GenerateResult } from '../generate/generate.js';
-import { fitDialog, renderPrompt, type Message } from '../chat/format.js';
+import { fitDialog, type Message } from '../chat/format.js';
 import { resultJson } from './generate.js';
 import type { Model } from '../model/forward.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
@@ -38,7 +38,8 @@ async function answer(
   const ctx = model.config.max_seq_len;
   const maxNew = num(f, 'max-tokens') ?? Math.min(512, Math.floor(ctx / 2));
   const fitted = fitDialog(tok, dialog, ctx - Math.min(maxNew, ctx - 1));
-  const ids = renderPrompt(tok, fitted);
+  if (fitted.droppedPairs > 0 && echo) process.stderr.write(`[dropped the ${fitted.droppedPairs} oldest turn(s) to fit the context]\n`);
+  const ids = fitted.ids;
   const it = generateStream(model, tok, ids, { ...sampler, maxTokens: maxNew, stop: list(f, 'stop'), signal });
   for (;;) {
     const r = await it.next();

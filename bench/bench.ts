@@ -1,0 +1,115 @@
+/**
+ * `npm run bench`: the project's speed figures, measured in one run.
+ *
+ *   inference   prefill and decode tokens/s for the stories15M shape on every available backend
+ *   tokenizer   encode MB/s with the real Llama-2 vocabulary (from the shipped GGUF)
+ *
+ * Flags: --json (end with one JSON line holding every figure), --quick (fewer repetitions).
+ * Figures are medians over repetitions; the machine is noisy, so compare ratios taken in one run.
+ */
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { preset, type LlamaConfig } from '../src/model/config.js';
+import { Model } from '../src/model/forward.js';
+import { refBackend } from '../src/backend/ref.js';
+import { nativeBackend } from '../src/backend/native.js';
+import type { Backend } from '../src/backend/types.js';
+import { initModelWeights } from '../src/train/params.js';
+import { readGgufModel } from '../src/formats/gguf.js';
+import { Tokenizer } from '../src/tokenizer/tokenizer.js';
+import { generateStories } from '../src/data/stories.js';
+import type { ModelWeights } from '../src/model/weights.js';
+
+const args = new Set(process.argv.slice(2));
+const JSON_OUT = args.has('--json');
+const QUICK = args.has('--quick');
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+const results: Record<string, number | string> = {};
+function log(line: string): void {
+  process.stdout.write(line + '\n');
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+/** prefill `P` tokens, then decode `D` tokens one at a time; tokens/s for each phase. */
+export function benchInference(
+  config: LlamaConfig, weights: ModelWeights, backend: Backend, P: number, D: number, reps: number,
+): { prefill: number; decode: number } {
+  const model = new Model(config, weights, backend);
+  const prompt = Array.from({ length: P }, (_, i) => 1 + ((i * 7919) % (config.vocab_size - 1)));
+  const pre: number[] = [];
+  const dec: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const cache = model.newCache(P + D);
+    const t0 = performance.now();
+    model.step(prompt, cache, 'last');
+    const t1 = performance.now();
+    let id = 2;
+    for (let i = 0; i < D; i++) {
+      const logits = model.step([id], cache, 'last');
+      id = 1 + (Math.floor(Math.abs(logits[0]!) * 1e6) % (config.vocab_size - 1));
+    }
+    const t2 = performance.now();
+    pre.push(P / ((t1 - t0) / 1000));
+    dec.push(D / ((t2 - t1) / 1000));
+  }
+  return { prefill: median(pre), decode: median(dec) };
+}
+
+function inferenceSection(): void {
+  const config = { ...preset('stories15m') };
+  const weights = initModelWeights(config, 1234, { tied: true });
+  log(`\n## inference: stories15M shape (dim ${config.dim}, ${config.n_layers} layers, vocab ${config.vocab_size}), F32 weights`);
+  log('backend   | prefill tok/s (128-token prompt) | decode tok/s');
+  log('----------|----------------------------------|-------------');
+  const backends: Backend[] = [refBackend];
+  if (nativeBackend) backends.push(nativeBackend);
+  for (const be of backends) {
+    const isRef = be === refBackend;
+    const r = benchInference(config, weights, be, isRef ? 32 : 128, isRef ? 8 : 64, QUICK ? 1 : 3);
+    log(`${be.name.padEnd(9)} | ${r.prefill.toFixed(1).padStart(32)} | ${r.decode.toFixed(1).padStart(12)}`);
+    results[`infer_stories15m_f32_${be.name}_prefill_tok_s`] = round(r.prefill);
+    results[`infer_stories15m_f32_${be.name}_decode_tok_s`] = round(r.decode);
+  }
+}
+
+function tokenizerSection(): void {
+  const m = readGgufModel(join(ROOT, 'tests', 'fixtures', 'gguf', 'stories15M-Q8_0.gguf'));
+  const tok = new Tokenizer(m.vocab!);
+  const stories = generateStories({ seed: 1, count: QUICK ? 600 : 2500 }).stories.join('\n');
+  const mixed = 'Xin chào thế giới! 東京は日本の首都です。 Привет, мир! 😀🎉 const x = 42; ' + 'naïve café 1234567890 ';
+  const texts: [string, string][] = [
+    ['stories', stories],
+    ['mixed scripts', mixed.repeat(Math.ceil(200_000 / mixed.length))],
+    ['one 1 MB line of "a"', 'a'.repeat(1 << 20)],
+  ];
+  log('\n## tokenizer: encode with the Llama-2 vocabulary (32000 pieces)');
+  log('text                  | MB     | MB/s');
+  for (const [name, text] of texts) {
+    const mb = Buffer.byteLength(text, 'utf8') / 1e6;
+    const times: number[] = [];
+    for (let r = 0; r < (QUICK ? 1 : 3); r++) {
+      const t0 = performance.now();
+      tok.encode(text);
+      times.push((performance.now() - t0) / 1000);
+    }
+    const rate = mb / median(times);
+    log(`${name.padEnd(21)} | ${mb.toFixed(2).padStart(6)} | ${rate.toFixed(2)}`);
+    results[`tokenizer_${name.split(' ')[0]}_mb_s`] = round(rate);
+  }
+}
+
+const round = (x: number) => Math.round(x * 100) / 100;
+
+function main(): void {
+  log(`# llama2-ts bench (${new Date().toISOString()}, node ${process.version}, native: ${nativeBackend ? 'yes' : 'no'})`);
+  inferenceSection();
+  tokenizerSection();
+  if (JSON_OUT) process.stdout.write(JSON.stringify(results) + '\n');
+}
+
+main();
