@@ -159,3 +159,11 @@ test('a model without a tokenizer is a clear error for text commands', () => {
   assertUserError(runCli(['generate', '--model', HF_E, '--prompt', 'hi']), /no tokenizer found with the model; pass --tokenizer/);
   assertUserError(runCli(['chat', '--model', HF_E], { input: 'hi' }), /no tokenizer found/);
 });
+
+test('both llama.cpp-written GGUF files tokenize and generate (Q8_0; Q4_K + Q6_K mix)', () => {
+  for (const f of ['stories15M-Q8_0.gguf', 'tinyk-Q4_K_M.gguf']) {
+    const out = json(runCli(['generate', '--model', fixture('gguf', f), '--prompt', 'The little dog', '--temperature', '0', '--max-tokens', '5', '--ignore-eos', '--json']));
+    assert.deepEqual((out['prompt_ids'] as number[]).slice(0, 1), [1], f);
+    assert.equal((out['ids'] as number[]).length, 5, f);
+  }
+});
