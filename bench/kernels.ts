@@ -1,0 +1,190 @@
+/**
+ * Kernel benchmark of the native backend: validate, then time, then print a table.
+ *
+ *   read probe   GB/s of plain memory reads (Σx² with the f32 dot) over a buffer 3× the L3
+ *   gemm         GFLOP/s at 512³ and at the training shapes (B·T = 2048, C = 288, H = 768, V = 32000)
+ *   matvec       GB/s of weight bytes for y = W·x (T = 1, decode) per weight dtype, and the share
+ *                of the read probe's figure
+ *   prefill      GFLOP/s of matmul with T = 64 rows for a few weight dtypes
+ *
+ * Each kernel is first checked against float64 values computed here (sampled outputs), then timed
+ * with 1 and 2 threads. Figures are medians of repetitions (best in brackets); the machine is shared
+ * and noisy, so compare numbers taken in one run.
+ * Usage: node dist/bench/kernels.js [--full] [--threads=1,2]   (or: npx tsx bench/kernels.ts)
+ * --full adds the vocabulary-sized shapes and more repetitions. This file is not a test.
+ */
+import { randomFillSync } from 'node:crypto';
+import { nativeBackend, nativeLoadError } from '../src/backend/native.js';
+import { q8RoundingBound } from '../src/backend/q8act.js';
+import { DTYPE_LAYOUT, decodeRange, f32ToBf16, f32ToF16, type DType, type WeightTensor } from '../src/tensor.js';
+import type { GemmLayout } from '../src/backend/types.js';
+
+const argv = process.argv.slice(2);
+const FULL = argv.includes('--full');
+const THREADS = (argv.find((a) => a.startsWith('--threads='))?.slice(10) ?? '1,2').split(',').map(Number);
+const TIME_MS = FULL ? 1500 : 400; // time budget per measurement
+const MATVEC_BYTES = 96 << 20; // 3× a 32 MiB L3: weights come from DRAM
+
+if (!nativeBackend) {
+  console.error(`bench/kernels: the native addon is not available (${nativeLoadError})`);
+  process.exit(1);
+}
+const nb = nativeBackend;
+
+function rand(n: number, seed: number): Float32Array {
+  let s = seed >>> 0;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 4294967296 - 0.5;
+  }
+  return out;
+}
+
+/** seconds per call: median and best over repetitions within the time budget (after one warm-up) */
+function time(fn: () => void): { med: number; best: number } {
+  fn();
+  const ts: number[] = [];
+  const end = performance.now() + TIME_MS;
+  while (ts.length < 3 || (performance.now() < end && ts.length < 1000)) {
+    const t0 = performance.now();
+    fn();
+    ts.push((performance.now() - t0) / 1e3);
+  }
+  ts.sort((a, b) => a - b);
+  return { med: ts[Math.floor(ts.length / 2)]!, best: ts[0]! };
+}
+
+function fmt(v: number, digits = 1): string {
+  return v.toFixed(digits).padStart(7);
+}
+
+const rows: string[][] = [];
+function report(kernel: string, shape: string, perThread: string[], note = ''): void {
+  const row = [kernel.padEnd(8), shape.padEnd(30), ...perThread.map((s) => s.padStart(18)), note];
+  rows.push(row);
+  console.log(row.join(' '));
+}
+
+console.log(`native backend: ISA ${nb.isa()} (supported: ${nb.supportedIsas().join(', ')}); threads ${THREADS.join(', ')}`);
+console.log(`${'kernel'.padEnd(8)} ${'shape'.padEnd(30)} ${THREADS.map((t) => `${t} thread${t > 1 ? 's' : ''}`.padStart(18)).join(' ')}`);
+
+// ---- read bandwidth probe
+const probeBuf = new Float32Array(MATVEC_BYTES / 4).fill(0.5);
+const probeSum = nb.readProbe(probeBuf, 1);
+if (probeSum !== probeBuf.length * 0.25) throw new Error(`read probe: Σx² = ${probeSum}, want ${probeBuf.length * 0.25}`);
+const probeGBs: number[] = [];
+report('read', `${MATVEC_BYTES >> 20} MiB, Σx² (f32 dot)`, THREADS.map((th) => {
+  nb.setThreads(th);
+  const t = time(() => nb.readProbe(probeBuf, 1));
+  probeGBs.push(MATVEC_BYTES / t.med / 1e9);
+  return `${fmt(MATVEC_BYTES / t.med / 1e9)} (${fmt(MATVEC_BYTES / t.best / 1e9).trim()}) GB/s`;
+}));
+
+// ---- GEMM
+const gemmShapes: Array<[string, number, number, number, GemmLayout]> = [
+  ['square', 512, 512, 512, 'NT'],
+  ['fwd x·Wqᵀ', 2048, 288, 288, 'NT'],
+  ['fwd x·W1ᵀ', 2048, 768, 288, 'NT'],
+  ['fwd h·W2ᵀ', 2048, 288, 768, 'NT'],
+  ['bwd dX = dY·W2', 2048, 768, 288, 'NN'],
+  ['bwd dW2 = dYᵀ·h', 288, 768, 2048, 'TN'],
+  ...(FULL ? [['fwd x·Wclsᵀ', 2048, 32000, 288, 'NT'], ['bwd dWcls', 32000, 288, 2048, 'TN']] as Array<[string, number, number, number, GemmLayout]> : []),
+];
+for (const [label, M, N, K, layout] of gemmShapes) {
+  const a = rand(M * K, 1); // NT/NN: (M, K); TN: (K, M)
+  const b = rand(N * K, 2); // NT: (N, K); NN/TN: (K, N)
+  const c = new Float32Array(M * N);
+  nb.gemm(c, a, b, M, N, K, layout, false);
+  for (let s = 0; s < 64; s++) { // validate sampled outputs against float64 dots
+    const m = (s * 7919) % M, n = (s * 104729) % N;
+    let want = 0, mag = 0;
+    for (let k = 0; k < K; k++) {
+      const av = layout === 'TN' ? a[k * M + m]! : a[m * K + k]!;
+      const bv = layout === 'NT' ? b[n * K + k]! : b[k * N + n]!;
+      want += av * bv;
+      mag += Math.abs(av * bv);
+    }
+    if (Math.abs(c[m * N + n]! - want) > 1e-5 * mag) throw new Error(`gemm ${label}: C[${m},${n}] = ${c[m * N + n]} but float64 gives ${want}`);
+  }
+  const flops = 2 * M * N * K;
+  report('gemm', `${label} ${M}×${N}×${K} ${layout}`, THREADS.map((th) => {
+    nb.setThreads(th);
+    const t = time(() => nb.gemm(c, a, b, M, N, K, layout, false));
+    return `${fmt(flops / t.med / 1e9)} (${fmt(flops / t.best / 1e9).trim()}) GF/s`;
+  }));
+}
+
+// ---- matvec per dtype
+/** random valid weights of ~MATVEC_BYTES: random bytes, every f16 scale set to a sane value */
+function randomWeight(dtype: DType, K: number): WeightTensor {
+  const { blockSize, typeSize } = DTYPE_LAYOUT[dtype];
+  const rowBytes = (K / blockSize) * typeSize;
+  const N = Math.floor(MATVEC_BYTES / rowBytes);
+  const data = new Uint8Array(N * rowBytes);
+  randomFillSync(data);
+  const put = (p: number, h: number) => { data[p] = h & 0xff; data[p + 1] = h >> 8; };
+  const scaleAt: Partial<Record<DType, number[]>> = {
+    Q4_0: [0], Q4_1: [0, 2], Q5_0: [0], Q5_1: [0, 2], Q8_0: [0], Q2_K: [80, 82], Q3_K: [108], Q4_K: [0, 2], Q5_K: [0, 2], Q6_K: [208],
+  };
+  const nBlocks = data.length / typeSize;
+  if (dtype === 'F32') {
+    data.set(new Uint8Array(rand(data.length / 4, 3).buffer));
+  } else if (dtype === 'F16' || dtype === 'BF16') {
+    const h = new Uint16Array(data.buffer);
+    for (let i = 0; i < h.length; i++) h[i] = dtype === 'F16' ? f32ToF16((i % 1999) / 1999 - 0.5) : f32ToBf16((i % 1999) / 1999 - 0.5);
+  } else {
+    const scale = f32ToF16(0.01);
+    for (let b = 0; b < nBlocks; b++) for (const off of scaleAt[dtype]!) put(b * typeSize + off, scale);
+  }
+  return { dtype, shape: [N, K], data };
+}
+
+const MATVEC_DTYPES: DType[] = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q4_K', 'Q5_K', 'Q6_K', 'Q3_K', 'Q2_K'];
+const K = 4096;
+for (const dtype of MATVEC_DTYPES) {
+  const w = randomWeight(dtype, K);
+  const N = w.shape[0]!;
+  const x = rand(K, 5);
+  const y = new Float32Array(N);
+  nb.matmul(y, x, w, 1);
+  const row = new Float32Array(K);
+  for (const n of [0, 1, N >> 1, N - 1]) { // validate sampled rows against float64 dots of decoded rows
+    decodeRange(w, n * K, K, row, 0);
+    let want = 0, mag = 0;
+    for (let k = 0; k < K; k++) { want += row[k]! * x[k]!; mag += Math.abs(row[k]! * x[k]!); }
+    const tol = (nb.matmulUsesInt8(dtype, 1) ? q8RoundingBound(x, row, 1, K, 1)[0]! : 0) + 1e-5 * mag;
+    if (!(Math.abs(y[n]! - want) <= tol)) throw new Error(`matvec ${dtype}: y[${n}] = ${y[n]} but float64 gives ${want} (tol ${tol})`);
+  }
+  const bytes = w.data.length;
+  report('matvec', `${dtype} ${N}×${K} (${(bytes / 2 ** 20).toFixed(0)} MiB)`, THREADS.map((th, i) => {
+    nb.setThreads(th);
+    const t = time(() => nb.matmul(y, x, w, 1));
+    const gbs = bytes / t.med / 1e9;
+    return `${fmt(gbs)} GB/s ${fmt((100 * gbs) / probeGBs[i]!, 0).trim()}%`;
+  }), nb.matmulUsesInt8(dtype, 1) ? 'int8 dot' : dtype === 'Q2_K' || dtype === 'Q3_K' ? 'decode+dot' : 'f32 dot');
+}
+
+// ---- prefill: T = 64 rows through the same weights (decode tiles of W to f32, then GEMM)
+for (const dtype of ['F16', 'Q8_0', 'Q4_0', 'Q4_K'] as DType[]) {
+  const Tp = 64, N = 4096;
+  const full = randomWeight(dtype, K);
+  const w: WeightTensor = { dtype, shape: [N, K], data: full.data.subarray(0, (N * full.data.length) / full.shape[0]!) };
+  const x = rand(Tp * K, 6);
+  const y = new Float32Array(Tp * N);
+  nb.matmul(y, x, w, Tp);
+  const row = new Float32Array(K);
+  for (const [t, n] of [[0, 0], [Tp - 1, N - 1], [17, 1234]] as const) {
+    decodeRange(w, n * K, K, row, 0);
+    let want = 0, mag = 0;
+    for (let k = 0; k < K; k++) { want += row[k]! * x[t * K + k]!; mag += Math.abs(row[k]! * x[t * K + k]!); }
+    if (!(Math.abs(y[t * N + n]! - want) <= 1e-5 * mag)) throw new Error(`prefill ${dtype}: y[${t},${n}] = ${y[t * N + n]} but float64 gives ${want}`);
+  }
+  const flops = 2 * Tp * N * K;
+  report('prefill', `${dtype} T=${Tp} ${N}×${K}`, THREADS.map((th) => {
+    nb.setThreads(th);
+    const t = time(() => nb.matmul(y, x, w, Tp));
+    return `${fmt(flops / t.med / 1e9)} (${fmt(flops / t.best / 1e9).trim()}) GF/s`;
+  }), 'decode tile + gemm');
+}
+nb.setThreads(Math.max(...THREADS));

@@ -1,0 +1,132 @@
+/*
+ * Shared declarations of the native CPU backend: dtype codes, the activation block format, the
+ * per-ISA kernel table, and small scalar helpers (f16/bf16 conversion, unaligned loads).
+ *
+ * It is not an implementation of anything by itself: the kernels live in one file per concern
+ * (gemm.c, matmul.c, quant_*.c, ops.c, attention.c) and the per-ISA fast paths in *_avx2.c,
+ * *_avx512.c, *_neon.c. Every helper here is `static inline`, because this header is included by
+ * translation units compiled with different ISA flags and must never share an out-of-line symbol.
+ *
+ * Legend: T = rows (tokens), K = in features, N = out features, QK = 32 values per activation block.
+ */
+#ifndef LLAMA2_NATIVE_COMMON_H
+#define LLAMA2_NATIVE_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* dtype codes: the order of src/backend/native.ts DTYPE_CODE (and of DType in src/tensor.ts) */
+enum {
+  DT_F32 = 0, DT_F16, DT_BF16,
+  DT_Q4_0, DT_Q4_1, DT_Q5_0, DT_Q5_1, DT_Q8_0,
+  DT_Q2_K, DT_Q3_K, DT_Q4_K, DT_Q5_K, DT_Q6_K,
+  DT_COUNT
+};
+
+/* values and bytes per block of each dtype (ggml's layouts; see src/tensor.ts DTYPE_LAYOUT) */
+static const int DT_BLOCK[DT_COUNT] = { 1, 1, 1, 32, 32, 32, 32, 32, 256, 256, 256, 256, 256 };
+static const int DT_BYTES[DT_COUNT] = { 4, 2, 2, 18, 20, 22, 24, 34, 84, 110, 144, 176, 210 };
+
+/* bytes of n values of dtype dt (n a whole number of blocks) */
+static inline size_t dt_row_bytes(int dt, long n) { return (size_t)(n / DT_BLOCK[dt]) * (size_t)DT_BYTES[dt]; }
+
+/*
+ * One block of 32 activations quantized to int8 (the "Q8 activation" format of the integer dot
+ * products): x[i] ≈ d · qs[i]. Spec (mirrored by src/backend/q8act.ts, which the tests compare to):
+ *   amax = max |x[i]|;  d = amax / 127 (f32);  id = d ? 1/d : 0 (f32);
+ *   qs[i] = round-half-even(x[i] · id) (f32 product);  sum = Σ qs[i].
+ */
+#define QK 32
+typedef struct {
+  float d;
+  int32_t sum;
+  int8_t qs[QK];
+} q8a_block;
+
+/* which dtypes have an integer dot product against q8a activations */
+static inline int dt_has_q8_dot(int dt) { return dt >= DT_Q4_0 && dt < DT_COUNT; }
+
+/* one weight row (K values of its dtype) · one quantized activation row (K/32 blocks) */
+typedef float (*q8_dot_fn)(int K, const uint8_t *w, const q8a_block *xa);
+
+/*
+ * The kernels one ISA level provides. A level starts from the scalar table and overrides the
+ * entries it accelerates (kernels_scalar / kernels_avx2 / kernels_avx512 / kernels_neon).
+ */
+typedef struct {
+  const char *name;
+  int mr, nr; /* GEMM micro-tile: MR rows of A × NR columns of B */
+  /* C (MR, NR) (+)= Ap (kc, MR)ᵀ-packed · Bp (kc, NR)-packed; acc: add into C instead of overwrite */
+  void (*gemm_tile)(int kc, const float *ap, const float *bp, float *c, long ldc, int acc);
+  float (*dot_f32)(int n, const float *a, const float *b);
+  float (*dot_f16)(int n, const uint8_t *w, const float *x);      /* w: n raw f16 values */
+  float (*dot_bf16)(int n, const uint8_t *w, const float *x);     /* w: n raw bf16 values */
+  void (*f16_to_f32)(int n, const uint8_t *src, float *dst);
+  void (*dequant_row)(int dt, const uint8_t *src, long n, float *dst); /* n values of dtype dt → f32 */
+  void (*quantize_q8a)(int K, const float *x, q8a_block *out);   /* K a multiple of 32 */
+  q8_dot_fn q8_dot[DT_COUNT];                                     /* NULL where no int dot */
+  /* one query row of one head: out (hs) = softmax_s(scale · q·k_s) · v_s for s < n, where
+   * k_s = k + s·stride (v likewise); scores (n) is scratch */
+  void (*attend_head)(int n, int hs, const float *q, const float *k, const float *v, long stride,
+                      float scale, float *scores, float *out);
+  void (*silu_mul)(int n, float *g, const float *u);              /* g = silu(g) · u */
+  void (*add_f32)(int n, float *x, const float *y);               /* x += y */
+} kernels_t;
+
+/* ISA levels, lowest first */
+typedef enum { ISA_SCALAR = 0, ISA_AVX2, ISA_AVX512, ISA_NEON, ISA_COUNT } isa_t;
+
+void kernels_scalar(kernels_t *k);
+#if defined(__x86_64__) || defined(_M_X64)
+void kernels_avx2(kernels_t *k);   /* also needs FMA and F16C */
+void kernels_avx512(kernels_t *k); /* AVX-512F on top of the AVX2 table */
+#endif
+#if defined(__aarch64__)
+void kernels_neon(kernels_t *k);
+#endif
+
+/* the table in use (dispatch.c) */
+extern const kernels_t *K_ACTIVE;
+
+/* ---------------------------------------------------------------------------------------------
+ * scalar helpers */
+
+static inline uint16_t ld_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static inline uint32_t ld_u32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static inline float ld_f32(const uint8_t *p) { float v; memcpy(&v, p, 4); return v; }
+
+/* IEEE half bits → float (exact; handles subnormals, inf, nan) */
+static inline float f16_to_f32(uint16_t h) {
+  uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+  uint32_t exp = (h >> 10) & 0x1f;
+  uint32_t mant = h & 0x3ff;
+  uint32_t bits;
+  if (exp == 0) {
+    if (mant == 0) {
+      bits = sign;
+    } else { /* subnormal: renormalise */
+      int e = -1;
+      do { e++; mant <<= 1; } while (!(mant & 0x400));
+      bits = sign | ((uint32_t)(127 - 15 - e) << 23) | ((mant & 0x3ff) << 13);
+    }
+  } else if (exp == 31) {
+    bits = sign | 0x7f800000 | (mant << 13);
+  } else {
+    bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
+  }
+  float f;
+  memcpy(&f, &bits, 4);
+  return f;
+}
+
+static inline float bf16_to_f32(uint16_t b) {
+  uint32_t bits = (uint32_t)b << 16;
+  float f;
+  memcpy(&f, &bits, 4);
+  return f;
+}
+
+static inline float ld_f16(const uint8_t *p) { return f16_to_f32(ld_u16(p)); }
+
+#endif

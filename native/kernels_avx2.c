@@ -1,0 +1,211 @@
+/*
+ * The AVX2 + FMA + F16C kernel table (this file is compiled with -mavx2 -mfma -mf16c and only
+ * called after dispatch.c checked the CPU): the 6×16 GEMM micro-kernel, f32/f16/bf16 dot products,
+ * one head of attention (scores, softmax, weighted sum of values) and SiLU·mul. The integer quantized dots are in quant_dot_avx2.c.
+ * Each function has a scalar twin in kernels_scalar.c computing the same thing.
+ */
+#include <math.h>
+#include "common.h"
+#include "simd_avx2.h"
+
+void q8_dots_avx2(kernels_t *k); /* quant_dot_avx2.c */
+void dequant_row_avx2(int dt, const uint8_t *src, long n, float *dst); /* quant_decode_avx2.c */
+
+/*
+ * C (6, 16) (+)= Σ_k ap[k·6 + i] · bp[k·16 + j]: 12 accumulators of 8 floats, two loads of B and
+ * six broadcasts of A per k.
+ */
+static void gemm_tile_6x16(int kc, const float *ap, const float *bp, float *c, long ldc, int acc) {
+  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+  __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+#pragma GCC unroll 4
+  for (int k = 0; k < kc; k++, ap += 6, bp += 16) {
+    const __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
+    __m256 a;
+#define ROW(i, r0, r1) \
+    a = _mm256_broadcast_ss(ap + i); r0 = _mm256_fmadd_ps(a, b0, r0); r1 = _mm256_fmadd_ps(a, b1, r1);
+    ROW(0, c00, c01) ROW(1, c10, c11) ROW(2, c20, c21) ROW(3, c30, c31) ROW(4, c40, c41) ROW(5, c50, c51)
+#undef ROW
+  }
+#define STORE(i, r0, r1) \
+  if (acc) { r0 = _mm256_add_ps(r0, _mm256_loadu_ps(c + i * ldc)); r1 = _mm256_add_ps(r1, _mm256_loadu_ps(c + i * ldc + 8)); } \
+  _mm256_storeu_ps(c + i * ldc, r0); _mm256_storeu_ps(c + i * ldc + 8, r1);
+  STORE(0, c00, c01) STORE(1, c10, c11) STORE(2, c20, c21) STORE(3, c30, c31) STORE(4, c40, c41) STORE(5, c50, c51)
+#undef STORE
+}
+
+static float dot_f32_avx2(int n, const float *a, const float *b) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+  int i = 0;
+  for (; i + 32 <= n; i += 32) {
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+    s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
+    s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
+  }
+  for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+  float s = hsum256(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+  for (; i < n; i++) s += a[i] * b[i];
+  return s;
+}
+
+static inline __m256 load_f16x8(const uint8_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
+
+static inline __m256 load_bf16x8(const uint8_t *p) {
+  const __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+}
+
+static float dot_f16_avx2(int n, const uint8_t *w, const float *x) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+  int i = 0;
+  for (; i + 32 <= n; i += 32) {
+    s0 = _mm256_fmadd_ps(load_f16x8(w + 2 * i), _mm256_loadu_ps(x + i), s0);
+    s1 = _mm256_fmadd_ps(load_f16x8(w + 2 * i + 16), _mm256_loadu_ps(x + i + 8), s1);
+    s2 = _mm256_fmadd_ps(load_f16x8(w + 2 * i + 32), _mm256_loadu_ps(x + i + 16), s2);
+    s3 = _mm256_fmadd_ps(load_f16x8(w + 2 * i + 48), _mm256_loadu_ps(x + i + 24), s3);
+  }
+  for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(load_f16x8(w + 2 * i), _mm256_loadu_ps(x + i), s0);
+  float s = hsum256(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+  for (; i < n; i++) s += ld_f16(w + 2 * i) * x[i];
+  return s;
+}
+
+static float dot_bf16_avx2(int n, const uint8_t *w, const float *x) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+  int i = 0;
+  for (; i + 32 <= n; i += 32) {
+    s0 = _mm256_fmadd_ps(load_bf16x8(w + 2 * i), _mm256_loadu_ps(x + i), s0);
+    s1 = _mm256_fmadd_ps(load_bf16x8(w + 2 * i + 16), _mm256_loadu_ps(x + i + 8), s1);
+    s2 = _mm256_fmadd_ps(load_bf16x8(w + 2 * i + 32), _mm256_loadu_ps(x + i + 16), s2);
+    s3 = _mm256_fmadd_ps(load_bf16x8(w + 2 * i + 48), _mm256_loadu_ps(x + i + 24), s3);
+  }
+  for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(load_bf16x8(w + 2 * i), _mm256_loadu_ps(x + i), s0);
+  float s = hsum256(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+  for (; i < n; i++) s += bf16_to_f32(ld_u16(w + 2 * i)) * x[i];
+  return s;
+}
+
+static void f16_to_f32_avx2(int n, const uint8_t *src, float *dst) {
+  int i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, load_f16x8(src + 2 * i));
+  for (; i < n; i++) dst[i] = ld_f16(src + 2 * i);
+}
+
+static float exp_shift_sum_avx2(int n, float *x, float shift) {
+  const __m256 vs = _mm256_set1_ps(shift);
+  __m256 acc = _mm256_setzero_ps();
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i), vs));
+    _mm256_storeu_ps(x + i, e);
+    acc = _mm256_add_ps(acc, e);
+  }
+  if (i < n) { /* tail through a padded vector so it uses the same exp as the body */
+    float t[8] = { 0 };
+    for (int j = 0; j < n - i; j++) t[j] = x[i + j] - shift;
+    const __m256 e = exp256(_mm256_loadu_ps(t));
+    _mm256_storeu_ps(t, e);
+    for (int j = 0; j < n - i; j++) x[i + j] = t[j];
+    for (int j = n - i; j < 8; j++) t[j] = 0.0f;
+    acc = _mm256_add_ps(acc, _mm256_loadu_ps(t));
+  }
+  return hsum256(acc);
+}
+
+/* scores (n) = scale · q·k_s, four keys at a time (one combined horizontal reduction) */
+static void attn_scores(int n, int hs, const float *q, const float *k, long stride, float scale, float *scores) {
+  const int hv = hs & ~7;
+  int s = 0;
+  for (; s + 4 <= n; s += 4) {
+    const float *k0 = k + (long)s * stride, *k1 = k0 + stride, *k2 = k1 + stride, *k3 = k2 + stride;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int i = 0; i < hv; i += 8) {
+      const __m256 qv = _mm256_loadu_ps(q + i);
+      a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + i), a0);
+      a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k1 + i), a1);
+      a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k2 + i), a2);
+      a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k3 + i), a3);
+    }
+    const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3)); /* lanes: 4 low, 4 high halves */
+    float d[4];
+    _mm_storeu_ps(d, _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
+    for (int i = hv; i < hs; i++) { d[0] += q[i] * k0[i]; d[1] += q[i] * k1[i]; d[2] += q[i] * k2[i]; d[3] += q[i] * k3[i]; }
+    for (int t = 0; t < 4; t++) scores[s + t] = d[t] * scale;
+  }
+  for (; s < n; s++) scores[s] = dot_f32_avx2(hs, q, k + (long)s * stride) * scale;
+}
+
+static void attend_head_avx2(int n, int hs, const float *q, const float *k, const float *v, long stride,
+                             float scale, float *scores, float *out) {
+  attn_scores(n, hs, q, k, stride, scale, scores);
+  __m256 vmax = _mm256_set1_ps(-INFINITY);
+  int s = 0;
+  for (; s + 8 <= n; s += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(scores + s));
+  float max = hmax256(vmax);
+  for (; s < n; s++) if (scores[s] > max) max = scores[s];
+  const float inv = 1.0f / exp_shift_sum_avx2(n, scores, max);
+  for (s = 0; s < n; s++) scores[s] *= inv;
+  int i0 = 0;
+  for (; i0 + 32 <= hs; i0 += 32) { /* 32 outputs stay in registers over all keys */
+    __m256 o0 = _mm256_setzero_ps(), o1 = o0, o2 = o0, o3 = o0;
+    for (s = 0; s < n; s++) {
+      const __m256 p = _mm256_set1_ps(scores[s]);
+      const float *vs = v + (long)s * stride + i0;
+      o0 = _mm256_fmadd_ps(p, _mm256_loadu_ps(vs), o0);
+      o1 = _mm256_fmadd_ps(p, _mm256_loadu_ps(vs + 8), o1);
+      o2 = _mm256_fmadd_ps(p, _mm256_loadu_ps(vs + 16), o2);
+      o3 = _mm256_fmadd_ps(p, _mm256_loadu_ps(vs + 24), o3);
+    }
+    _mm256_storeu_ps(out + i0, o0); _mm256_storeu_ps(out + i0 + 8, o1);
+    _mm256_storeu_ps(out + i0 + 16, o2); _mm256_storeu_ps(out + i0 + 24, o3);
+  }
+  for (; i0 + 8 <= hs; i0 += 8) {
+    __m256 o = _mm256_setzero_ps();
+    for (s = 0; s < n; s++) o = _mm256_fmadd_ps(_mm256_set1_ps(scores[s]), _mm256_loadu_ps(v + (long)s * stride + i0), o);
+    _mm256_storeu_ps(out + i0, o);
+  }
+  for (; i0 < hs; i0++) {
+    float o = 0.0f;
+    for (s = 0; s < n; s++) o += scores[s] * v[(long)s * stride + i0];
+    out[i0] = o;
+  }
+}
+
+static void silu_mul_avx2(int n, float *g, const float *u) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(g + i);
+    const __m256 e = exp256(_mm256_sub_ps(_mm256_setzero_ps(), v));
+    _mm256_storeu_ps(g + i, _mm256_mul_ps(_mm256_div_ps(v, _mm256_add_ps(one, e)), _mm256_loadu_ps(u + i)));
+  }
+  if (i < n) {
+    float t[8] = { 0 }, w[8] = { 0 };
+    for (int j = 0; j < n - i; j++) { t[j] = g[i + j]; w[j] = u[i + j]; }
+    silu_mul_avx2(8, t, w);
+    for (int j = 0; j < n - i; j++) g[i + j] = t[j];
+  }
+}
+
+static void add_f32_avx2(int n, float *x, const float *y) {
+  int i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_add_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+  for (; i < n; i++) x[i] += y[i];
+}
+
+void kernels_avx2(kernels_t *k) {
+  k->name = "avx2";
+  k->mr = 6;
+  k->nr = 16;
+  k->gemm_tile = gemm_tile_6x16;
+  k->dot_f32 = dot_f32_avx2;
+  k->dot_f16 = dot_f16_avx2;
+  k->dot_bf16 = dot_bf16_avx2;
+  k->f16_to_f32 = f16_to_f32_avx2;
+  k->dequant_row = dequant_row_avx2;
+  k->attend_head = attend_head_avx2;
+  k->silu_mul = silu_mul_avx2;
+  k->add_f32 = add_f32_avx2;
+  q8_dots_avx2(k);
+}
