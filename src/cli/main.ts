@@ -18,6 +18,10 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   tokenize: () => import('./tokenize.js'),
   perplexity: () => import('./perplexity.js'),
   info: () => import('./info.js'),
+  pretrain: () => import('./pretrain.js'),
+  demo: () => import('./demo.js'),
+  data: () => import('./data.js'),
+  tokenizer: () => import('./tokenizer-train.js'),
 };
 
 function usage(): string {
@@ -32,6 +36,10 @@ function usage(): string {
     '  tokenize     text → token ids',
     '  perplexity   perplexity of a model on a text file',
     '  info         architecture, tensor types, tokenizer and memory of a model file',
+    '  pretrain     train a model from scratch (--config FILE, --KEY=VALUE, --resume)',
+    '  demo         stories corpus → tokenizer → train a tiny model → samples, in minutes',
+    '  data         data synth stories (built-in corpus) | data prepare (corpus → token shards)',
+    '  tokenizer    tokenizer train: a BPE tokenizer from corpus files',
     '',
     'Models: GGUF (F32/F16/BF16, Q4_0…Q8_0, K-quants), Hugging Face directories (safetensors),',
     'Meta directories (consolidated.*.pth / .safetensors), llama2.c .bin checkpoints.',
