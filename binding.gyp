@@ -13,11 +13,13 @@
       'sources': [
         'native/addon.c', 'native/pool.c', 'native/dispatch.c', 'native/gemm.c', 'native/matmul.c',
         'native/ops.c', 'native/attention.c', 'native/quant_decode.c', 'native/quant_dot.c',
+        'native/engine.c', 'native/addon_engine.c',
         'native/kernels_scalar.c',
+        'native/train_ops.c', 'native/train_attn.c', 'native/addon_train.c',
       ],
       'libraries': ['-lm', '-lpthread'],
       'conditions': [
-        ['target_arch=="x64"', { 'dependencies': ['llama2_avx2', 'llama2_avx512'] }],
+        ['target_arch=="x64"', { 'dependencies': ['llama2_avx2', 'llama2_avx512', 'llama2_train_avx2'] }],
         ['target_arch=="arm64"', { 'sources': ['native/kernels_neon.c'] }],
       ],
     },
@@ -28,9 +30,16 @@
         {
           'target_name': 'llama2_avx2',
           'type': 'static_library',
-          'sources': ['native/kernels_avx2.c', 'native/quant_dot_avx2.c', 'native/quant_decode_avx2.c'],
+          'sources': ['native/kernels_avx2.c', 'native/quant_dot_avx2.c', 'native/quant_decode_avx2.c', 'native/quant_mm_avx2.c'],
           'cflags': ['-fPIC', '-mavx2', '-mfma', '-mf16c'],
           'xcode_settings': { 'OTHER_CFLAGS': ['-mavx2', '-mfma', '-mf16c'] },
+        },
+        {
+          'target_name': 'llama2_train_avx2',
+          'type': 'static_library',
+          'sources': ['native/train_avx2.c'],
+          'cflags': ['-fPIC', '-mavx2', '-mfma', '-mf16c', '-ffp-contract=off'],
+          'xcode_settings': { 'OTHER_CFLAGS': ['-mavx2', '-mfma', '-mf16c', '-ffp-contract=off'] },
         },
         {
           'target_name': 'llama2_avx512',

@@ -2,9 +2,14 @@
  * `npm run bench`: the project's speed figures, measured in one run.
  *
  *   inference   prefill and decode tokens/s for the stories15M shape on every available backend
+ *   native      the native backend's kernels and models in every dtype at 1 and 2 threads, against
+ *               the memory-bandwidth limit (bench/infer.ts; model files cached in bench/.cache/)
  *   tokenizer   encode MB/s with the real Llama-2 vocabulary (from the shipped GGUF)
+ *   training    stories15M training tokens/s (forward, backward, clip, AdamW) of the native backend
+ *               next to PyTorch's on the same machine and config, in the same run (bench/train.ts)
  *
- * Flags: --json (end with one JSON line holding every figure), --quick (fewer repetitions).
+ * Flags: --json (end with one JSON line holding every figure), --quick (fewer repetitions, small
+ * models only), --big (add Llama-2-7B: writes ~30 GB of model files on first use).
  * Figures are medians over repetitions; the machine is noisy, so compare ratios taken in one run.
  */
 import { fileURLToPath } from 'node:url';
@@ -19,6 +24,8 @@ import { readGgufModel } from '../src/formats/gguf.js';
 import { Tokenizer } from '../src/tokenizer/tokenizer.js';
 import { generateStories } from '../src/data/stories.js';
 import type { ModelWeights } from '../src/model/weights.js';
+import { runInferenceBench } from './infer.js';
+import { runTrainBench } from './train.js';
 
 const args = new Set(process.argv.slice(2));
 const JSON_OUT = args.has('--json');
@@ -108,7 +115,9 @@ const round = (x: number) => Math.round(x * 100) / 100;
 function main(): void {
   log(`# llama2-ts bench (${new Date().toISOString()}, node ${process.version}, native: ${nativeBackend ? 'yes' : 'no'})`);
   inferenceSection();
+  runInferenceBench({ quick: QUICK, big: args.has('--big'), threads: [1, 2], log, results });
   tokenizerSection();
+  runTrainBench({ quick: QUICK, log, results });
   if (JSON_OUT) process.stdout.write(JSON.stringify(results) + '\n');
 }
 

@@ -6,12 +6,20 @@
  *   node dist/bench/train.js [--backend ref|native] [--threads 2] [--batch 8] [--seq 256] [--steps 1]
  *                            [--warmup 0] [--vocab 32000]
  *
- * `benchTrain` is what `npm run bench` calls with its chosen backend. The reference backend is
- * slow by design (naive GEMM); expect minutes for one full-size stories15M step.
+ * `benchTrain` times our step; `runTrainBench` is the training section of `npm run bench`: the
+ * native backend next to PyTorch (bench/train-pytorch.py under Debian's /usr/bin/python3, same
+ * config, thread count and thread setup as BASELINE.md) measured in the same run, with the phase
+ * breakdown of both. The reference backend is slow by design (naive GEMM); expect minutes for one
+ * full-size stories15M step.
  */
-import { pathToFileURL } from 'node:url';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Backend } from '../src/backend/types.js';
 import { refBackend } from '../src/backend/ref.js';
+import { nativeBackend, nativeLoadError } from '../src/backend/native.js';
 import { preset, type LlamaConfig } from '../src/model/config.js';
 import { Tape } from '../src/train/tape.js';
 import { initModelWeights, makeRng, zeroGrads } from '../src/train/params.js';
@@ -51,7 +59,7 @@ function median(a: number[]): number {
 export function benchTrain(o: BenchTrainOptions): BenchTrainResult {
   const { config: c, batch: B, seq: T } = o;
   const model = trainModel(c, initModelWeights(c, o.seed ?? 1));
-  const opt = new AdamW(model.params, { lr: 3e-4, eps: 1e-8 });
+  const opt = new AdamW(model.params, { lr: 3e-4, eps: 1e-8 }, o.backend);
   const rand = makeRng((o.seed ?? 1) + 1);
   const x = Int32Array.from({ length: B * T }, () => Math.floor(rand() * c.vocab_size));
   const y = Int32Array.from({ length: B * T }, () => Math.floor(rand() * c.vocab_size));
@@ -66,7 +74,7 @@ export function benchTrain(o: BenchTrainOptions): BenchTrainResult {
     const t1 = performance.now();
     tape.backward(r.loss);
     const t2 = performance.now();
-    opt.step(undefined, clipCoefficient(model.params, 1.0).coef);
+    opt.step(undefined, clipCoefficient(model.params, 1.0, o.backend).coef);
     const t3 = performance.now();
     if (!Number.isFinite(r.value)) throw new Error(`benchTrain: loss is ${r.value}`);
     if (s >= (o.warmup ?? 0)) [t3 - t0, t1 - t0, t2 - t1, t3 - t2].forEach((v, i) => parts[i]!.push(v));
@@ -95,20 +103,129 @@ function strArg(name: string, def: string): string {
   return i < 0 ? def : process.argv[i + 1] ?? def;
 }
 
-async function pickBackend(name: string, threads: number): Promise<Backend> {
+function pickBackend(name: string, threads: number): Backend {
   if (name === 'ref') return refBackend;
   if (name !== 'native') throw new Error(`--backend expects ref or native, found ${name}`);
-  const mod = await import('../src/backend/native.js');
-  if (!mod.nativeBackend) throw new Error(`native backend unavailable: ${mod.nativeLoadError}`);
-  mod.nativeBackend.setThreads(threads);
-  return mod.nativeBackend;
+  if (!nativeBackend) throw new Error(`native backend unavailable: ${nativeLoadError}`);
+  nativeBackend.setThreads(threads);
+  return nativeBackend;
+}
+
+// ---------------------------------------------------------------------------------------------
+// the training section of `npm run bench`
+
+/** What bench/train-pytorch.py prints (its last line). */
+interface TorchResult {
+  tok_s: number;
+  ms_step: number;
+  ms_fwd: number;
+  ms_bwd: number;
+  ms_opt: number;
+  torch: string;
+  blas: string;
+}
+
+export interface TrainBenchOptions {
+  quick: boolean;
+  log: (line: string) => void;
+  results: Record<string, number | string>;
+  /** threads for both sides (default min(2, available cores), BASELINE.md's setting) */
+  threads?: number;
+  /** Python with torch (default /usr/bin/python3, Debian's python3-torch) */
+  python?: string;
+}
+
+/** The package root: the first directory up from this file with a package.json. */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('bench/train: no package.json above this file');
+    dir = up;
+  }
+  return dir;
+}
+
+/** Runs the PyTorch baseline; its result, or a one-line reason why there is none. */
+function runTorch(python: string, threads: number, quick: boolean): TorchResult | string {
+  if (!existsSync(python)) return `${python} does not exist (install Debian's python3-torch)`;
+  const script = join(packageRoot(), 'bench', 'train-pytorch.py');
+  const r = spawnSync(python, [script, '--threads', String(threads), '--warmup', quick ? '1' : '2', '--steps', quick ? '2' : '4'],
+    { encoding: 'utf8', timeout: 30 * 60 * 1000, maxBuffer: 1 << 20 });
+  if (r.error) return `could not run ${python}: ${r.error.message}`;
+  const out = (r.stdout ?? '').trim().split('\n').pop() ?? '';
+  if (r.status !== 0 || !out.startsWith('{')) {
+    const err = (r.stderr ?? '').trim().split('\n').pop() ?? '';
+    return /No module named .?torch/.test(r.stderr ?? '') ? `${python} has no torch module (install python3-torch)` : `${script} failed: ${err}`;
+  }
+  return JSON.parse(out) as TorchResult;
+}
+
+const r2 = (x: number): number => Math.round(x * 100) / 100;
+
+/**
+ * stories15M (dim 288, 6 layers, 6 heads, vocab 32000, untied) at B=8, T=256 on the native
+ * backend and in PyTorch, same thread count. JSON keys: train_stories15m_{tok_s, ms_step, ms_fwd,
+ * ms_bwd, ms_opt}, the same with _pytorch_ before the unit, train_stories15m_vs_pytorch (ratio)
+ * and train_stories15m_pytorch_blas.
+ */
+export function runTrainBench(o: TrainBenchOptions): void {
+  const threads = o.threads ?? Math.max(1, Math.min(2, availableParallelism()));
+  const config = { ...preset('stories15m') };
+  const B = 8;
+  const T = 256;
+  o.log(`\n## training: stories15M (dim ${config.dim}, ${config.n_layers} layers, ${config.n_heads} heads, vocab ${config.vocab_size}, untied), ` +
+    `B=${B} T=${T}, ${threads} threads: forward + backward + clip + AdamW`);
+  o.log('implementation                       | tok/s   | ms/step | forward | backward | clip+AdamW');
+  o.log('-------------------------------------|---------|---------|---------|----------|-----------');
+  const row = (name: string, tok: number, step: number, fwd: number, bwd: number, opt: number): void =>
+    o.log(`${name.padEnd(36)} | ${tok.toFixed(1).padStart(7)} | ${step.toFixed(0).padStart(7)} | ${fwd.toFixed(0).padStart(7)} | ` +
+      `${bwd.toFixed(0).padStart(8)} | ${opt.toFixed(0).padStart(10)}`);
+  let ours: BenchTrainResult | null = null;
+  if (!nativeBackend) {
+    o.log(`llama2-ts: skipped, the native addon is not available (${nativeLoadError}); the reference backend needs minutes per step`);
+  } else {
+    const before = nativeBackend.threads();
+    try {
+      nativeBackend.setThreads(threads);
+      ours = benchTrain({ backend: nativeBackend, config, batch: B, seq: T, steps: o.quick ? 2 : 4, warmup: 1 });
+    } finally {
+      nativeBackend.setThreads(before);
+    }
+    row(`llama2-ts (native, ${nativeBackend.isa()})`, ours.tokensPerSec, ours.msPerStep, ours.msForward, ours.msBackward, ours.msOptimizer);
+    Object.assign(o.results, {
+      train_stories15m_tok_s: r2(ours.tokensPerSec), train_stories15m_ms_step: r2(ours.msPerStep),
+      train_stories15m_ms_fwd: r2(ours.msForward), train_stories15m_ms_bwd: r2(ours.msBackward), train_stories15m_ms_opt: r2(ours.msOptimizer),
+    });
+  }
+  const torch = runTorch(o.python ?? '/usr/bin/python3', threads, o.quick);
+  if (typeof torch === 'string') {
+    o.log(`PyTorch: skipped (${torch})`);
+    return;
+  }
+  row(`PyTorch ${torch.torch} (${torch.blas})`, torch.tok_s, torch.ms_step, torch.ms_fwd, torch.ms_bwd, torch.ms_opt);
+  Object.assign(o.results, {
+    train_stories15m_pytorch_tok_s: r2(torch.tok_s), train_stories15m_pytorch_ms_step: r2(torch.ms_step),
+    train_stories15m_pytorch_ms_fwd: r2(torch.ms_fwd), train_stories15m_pytorch_ms_bwd: r2(torch.ms_bwd),
+    train_stories15m_pytorch_ms_opt: r2(torch.ms_opt), train_stories15m_pytorch_blas: torch.blas,
+  });
+  if (/reference/.test(torch.blas)) {
+    o.log('NOTICE: this torch multiplies matrices with the reference BLAS (Debian libblas3; no OpenBLAS installed), ~30× slower ' +
+      'than the OpenBLAS baseline of BASELINE.md, so only one step was timed; install libopenblas0-pthread (or put its ' +
+      'directory on LD_LIBRARY_PATH) for the real baseline');
+  }
+  if (ours) {
+    const ratio = ours.tokensPerSec / torch.tok_s;
+    o.results['train_stories15m_vs_pytorch'] = r2(ratio);
+    o.log(`llama2-ts / PyTorch: ${ratio.toFixed(2)}× tokens/s`);
+  }
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const config = { ...preset('stories15m'), vocab_size: arg('vocab', 32000) };
   const batch = arg('batch', 8);
   const seq = arg('seq', 256);
-  const backend = await pickBackend(strArg('backend', 'ref'), arg('threads', 2));
+  const backend = pickBackend(strArg('backend', 'ref'), arg('threads', 2));
   const r = benchTrain({ backend, config, batch, seq, steps: arg('steps', 1), warmup: arg('warmup', 0, 0) });
   console.log(
     `train stories15M (dim ${config.dim}, ${config.n_layers} layers, vocab ${config.vocab_size}) B=${batch} T=${seq} on ${backend.name}: ` +

@@ -5,7 +5,8 @@
  * are shared). The JavaScript face is src/backend/native.ts; this file has no kernel code.
  *
  * Exports: gemm matmul rmsnorm rope attention swiglu embedding add setThreads threads isa setIsa
- * supportedIsas quantizeQ8 readProbe mmapFile, and constants INT8_MAX_T GEMM_MIN_T.
+ * supportedIsas quantizeQ8 readProbe mmapFile, and constants INT8_MAX_T GEMM_MIN_T; the engine's
+ * engineCreate engineForward come from addon_engine.c.
  */
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -21,6 +22,11 @@
 #include "native.h"
 
 static pthread_mutex_t g_call = PTHREAD_MUTEX_INITIALIZER;
+
+/* the kernel mutex, for the other glue files (addon_engine.c) */
+pthread_mutex_t *addon_call_mutex(void) { return &g_call; }
+void engine_exports(napi_env env, napi_value exports); /* addon_engine.c: engineCreate, engineForward */
+void train_exports(napi_env env, napi_value exports);  /* addon_train.c: the training kernels */
 
 #define MAX_ARGS 10
 #define FAIL(...) do { char m_[4400]; snprintf(m_, sizeof m_, __VA_ARGS__); napi_throw_error(env, NULL, m_); return NULL; } while (0)
@@ -349,6 +355,8 @@ static napi_value init(napi_env env, napi_value exports) {
   export_fn(env, exports, "quantizeQ8", js_quantize_q8);
   export_fn(env, exports, "readProbe", js_read_probe);
   export_fn(env, exports, "mmapFile", js_mmap_file);
+  engine_exports(env, exports);
+  train_exports(env, exports);
   export_int(env, exports, "INT8_MAX_T", MATMUL_INT8_MAX_T);
   export_int(env, exports, "GEMM_MIN_T", MATMUL_GEMM_MIN_T);
   return exports;

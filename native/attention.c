@@ -45,6 +45,6 @@ void attention(float *out, const float *q, const float *k, const float *v, int T
   att_job j = { out, q, k, v, T, pos0, nHeads, nKv, hs, 0 };
   const double work = (double)T * nHeads * (pos0 + T) * hs;
   int nth = pool_threads();
-  if (work < 100000.0 || T * nHeads < 2) nth = 1;
+  if (work < 16384.0 || T * nHeads < 2) nth = 1; /* ~2 µs of work: a pool wake-up costs ~0.1 µs */
   pool_run(att_worker, &j, nth);
 }

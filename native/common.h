@@ -51,6 +51,26 @@ static inline int dt_has_q8_dot(int dt) { return dt >= DT_Q4_0 && dt < DT_COUNT;
 typedef float (*q8_dot_fn)(int K, const uint8_t *w, const q8a_block *xa);
 
 /*
+ * T rows of quantized activations as the multi-row kernels read them: the q8a blocks, and per
+ * block two f32 side values in their own arrays (so kernels can load 8 blocks' worth at once):
+ * d[i] = xa[i].d and nsd[i] = −xa[i].sum · xa[i].d. Row t starts at block t·nb.
+ */
+typedef struct {
+  const q8a_block *xa; /* (T, nb) */
+  const float *d;      /* (T, nb) */
+  const float *nsd;    /* (T, nb) */
+  int nb;              /* blocks per row: K/32 */
+} q8a_rows;
+
+/*
+ * y[t·ldy + r] (+)= weight row r · activation row t, for r < R rows of w (rb bytes apart) and
+ * t < T rows of x; acc: add into y instead of overwriting it. Same value as q8_dot up to the
+ * f32 summation order.
+ */
+typedef void (*q8_rows_fn)(int K, const uint8_t *w, size_t rb, int R, const q8a_rows *x, int T, float *y,
+                           long ldy, int acc);
+
+/*
  * The kernels one ISA level provides. A level starts from the scalar table and overrides the
  * entries it accelerates (kernels_scalar / kernels_avx2 / kernels_avx512 / kernels_neon).
  */
@@ -72,6 +92,9 @@ typedef struct {
                       float scale, float *scores, float *out);
   void (*silu_mul)(int n, float *g, const float *u);              /* g = silu(g) · u */
   void (*add_f32)(int n, float *x, const float *y);               /* x += y */
+  /* several weight rows × several activation rows at once (see q8_rows_fn); NULL where the
+   * table has none (matmul then calls q8_dot per row and token) */
+  q8_rows_fn q8_rows[DT_COUNT];
 } kernels_t;
 
 /* ISA levels, lowest first */

@@ -1,41 +1,88 @@
 /*
  * The blocked f32 GEMM driver: C (M, N) (+)= op(A) (M, K) · op(B) (K, N), any element strides.
  *
- * Goto/BLIS structure: B is packed in column panels of NR-column slivers, A in MC×KC blocks of
- * MR-row slivers, and the ISA's micro-kernel (kernels_t.gemm_tile) computes one MR×NR tile of C
- * over a K slice of at most KC. Edge tiles go through a small buffer, so any M, N, K works.
- * Threads take tiles of C from a shared counter (no barrier; a thread slowed by a busy core just
- * takes fewer tiles) and pack their own operands. This file knows no ISA: it only calls K_ACTIVE.
+ * Goto/BLIS structure: K is cut into slices of at most KC (equal sizes, fixed by K alone), op(B)
+ * is packed per slice into NR-column slivers, op(A) into MR-row slivers in blocks of MC rows, and
+ * the ISA's micro-kernel (kernels_t.gemm_tile) computes one MR×NR tile of C over one slice. Edge
+ * tiles go through a small buffer, so any M, N, K works. This file knows no ISA: it only calls
+ * K_ACTIVE.
+ *
+ * Threads (gemm_mt) split C into chunks, either row ranges (all columns) or column ranges (all
+ * rows), whichever keeps the packing cheap for the shape, and take chunks from a shared counter,
+ * so a thread slowed by a busy core just takes fewer. The operand every chunk reads in full (op(B)
+ * for row chunks, op(A) for column chunks) is packed once, by all threads together, before the
+ * chunks start, when it is small enough to sit in the last-level cache; the other operand is
+ * packed by each chunk as it goes. Every element of C is computed by one thread, summing the K
+ * slices in order, so results do not depend on the thread count or on which thread ran what.
+ *
+ * Legend: M, N = rows, columns of C; K = the summed dimension; MR×NR = micro-tile.
  */
 #include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
 #include "native.h"
+#if defined(__SSE2__)
+#include <emmintrin.h> /* baseline x86-64: the 4×4 transposes of the packing routines */
+#endif
 
-#define KC 320            /* K slice: a 6×KC A sliver plus a KC×16 B sliver fit a 32 KiB L1 */
+#define KC 256            /* K slice: a 6×KC A sliver plus a KC×16 B sliver fit a 32 KiB L1 */
+#define KC_ONE 320        /* K up to this stays one slice (no C reload for K = dim 288; still fits L1) */
 #define MC 144            /* rows of an A block (in L2); a multiple of every MR (4, 6) */
-#define NC 2048           /* widest column panel; a multiple of every NR (4, 8, 16, 32) */
-#define B_PANEL_BYTES (8 << 20) /* a packed full-K panel of B (in L3; slivers stream through L1) */
 #define MR_MAX 16
 #define NR_MAX 64
+#define SHARED_MAX_FLOATS (3L << 20) /* pack the shared operand up front when it is ≤ 12 MiB */
 #define MIN_FLOPS_PER_THREAD 400000.0 /* below ~4 µs of work a thread costs more than it saves */
+#define MIN_CHUNK_FLOPS 4.0e6         /* a chunk below ~50 µs of work is not worth its packing */
+
+/* ---- packing */
 
 /* op(A)[m0.., k0..] (mc, kc) → MR-row slivers: dst[sliver][k][i], zero-padded to MR rows */
 static void pack_a(const gemm_args *g, int m0, int mc, int k0, int kc, int MR, float *dst) {
-  const long sliver = (long)kc * MR;
   const float *src = g->a + (long)m0 * g->am + (long)k0 * g->ak;
-  if (g->ak == 1) { /* rows of A contiguous in k: read each row once */
-    for (int i = 0; i < mc; i++) {
-      const float *s = src + (long)i * g->am;
-      float *d = dst + (i / MR) * sliver + i % MR;
-      for (int k = 0; k < kc; k++) d[k * MR] = s[k];
+  const long sliver = (long)kc * MR;
+  int done = 0; /* rows packed by a fast path */
+  if (MR == 6 && g->am == 1) { /* columns of op(A) contiguous (TN): six values per k */
+    done = mc / 6 * 6;
+    for (int i0 = 0; i0 < done; i0 += 6) {
+      const float *s = src + i0;
+      float *d = dst + (i0 / 6) * sliver;
+      for (int k = 0; k < kc; k++, d += 6, s += g->ak) {
+        d[0] = s[0]; d[1] = s[1]; d[2] = s[2]; d[3] = s[3]; d[4] = s[4]; d[5] = s[5];
+      }
     }
-  } else { /* columns of A contiguous in m (TN): read each column segment once */
-    for (int k = 0; k < kc; k++) {
-      const float *s = src + (long)k * g->ak;
-      for (int i = 0; i < mc; i++) dst[(i / MR) * sliver + (long)k * MR + i % MR] = s[(long)i * g->am];
+  } else if (MR == 6 && g->ak == 1) { /* six rows read side by side (NT, NN) */
+    done = mc / 6 * 6;
+    for (int i0 = 0; i0 < done; i0 += 6) {
+      const float *r0 = src + (long)i0 * g->am, *r1 = r0 + g->am, *r2 = r1 + g->am, *r3 = r2 + g->am, *r4 = r3 + g->am, *r5 = r4 + g->am;
+      float *d = dst + (i0 / 6) * sliver;
+      int k = 0;
+#if defined(__SSE2__)
+      for (; k + 4 <= kc; k += 4, d += 24) { /* rows 0-3 by a 4×4 transpose, rows 4-5 interleaved */
+        __m128 a0 = _mm_loadu_ps(r0 + k), a1 = _mm_loadu_ps(r1 + k), a2 = _mm_loadu_ps(r2 + k), a3 = _mm_loadu_ps(r3 + k);
+        const __m128 a4 = _mm_loadu_ps(r4 + k), a5 = _mm_loadu_ps(r5 + k);
+        _MM_TRANSPOSE4_PS(a0, a1, a2, a3);
+        const __m128 lo = _mm_unpacklo_ps(a4, a5), hi = _mm_unpackhi_ps(a4, a5);
+        _mm_storeu_ps(d, a0); _mm_storel_pi((__m64 *)(d + 4), lo);
+        _mm_storeu_ps(d + 6, a1); _mm_storeh_pi((__m64 *)(d + 10), lo);
+        _mm_storeu_ps(d + 12, a2); _mm_storel_pi((__m64 *)(d + 16), hi);
+        _mm_storeu_ps(d + 18, a3); _mm_storeh_pi((__m64 *)(d + 22), hi);
+      }
+#endif
+      for (; k < kc; k++, d += 6) {
+        d[0] = r0[k]; d[1] = r1[k]; d[2] = r2[k]; d[3] = r3[k]; d[4] = r4[k]; d[5] = r5[k];
+      }
     }
   }
-  for (int i = mc; i < (mc + MR - 1) / MR * MR; i++) /* zero rows of the last sliver */
-    for (int k = 0; k < kc; k++) dst[(i / MR) * sliver + (long)k * MR + i % MR] = 0.0f;
+  for (int i0 = done; i0 < mc; i0 += MR) { /* any layout, and the last partial sliver */
+    const int rows = mc - i0 < MR ? mc - i0 : MR;
+    float *d = dst + (i0 / MR) * sliver;
+    for (int i = 0; i < rows; i++) {
+      const float *r = src + (long)(i0 + i) * g->am;
+      for (int k = 0; k < kc; k++) d[(long)k * MR + i] = r[(long)k * g->ak];
+    }
+    for (int i = rows; i < MR; i++)
+      for (int k = 0; k < kc; k++) d[(long)k * MR + i] = 0.0f;
+  }
 }
 
 /* op(B)[k0.., n0..] (kc, nc) → NR-column slivers: dst[sliver][k][j], zero-padded to NR columns */
@@ -43,33 +90,63 @@ static void pack_b(const gemm_args *g, int k0, int kc, int n0, int nc, int NR, f
   for (int j0 = 0; j0 < nc; j0 += NR, dst += (long)kc * NR) {
     const int cols = nc - j0 < NR ? nc - j0 : NR;
     const float *src = g->b + (long)k0 * g->bk + (long)(n0 + j0) * g->bn;
-    if (g->bn == 1) { /* rows of op(B) contiguous in n */
-      for (int k = 0; k < kc; k++) {
-        const float *s = src + (long)k * g->bk;
-        for (int j = 0; j < cols; j++) dst[k * NR + j] = s[j];
-        for (int j = cols; j < NR; j++) dst[k * NR + j] = 0.0f;
+    if (g->bn == 1) { /* rows of op(B) contiguous in n (NN, TN) */
+      if (cols == 16 && NR == 16) { /* a constant size: inlined */
+        for (int k = 0; k < kc; k++) memcpy(dst + (long)k * 16, src + (long)k * g->bk, sizeof(float) * 16);
+      } else if (cols == NR) {
+        for (int k = 0; k < kc; k++) memcpy(dst + (long)k * NR, src + (long)k * g->bk, sizeof(float) * NR);
+      } else {
+        for (int k = 0; k < kc; k++) {
+          const float *s = src + (long)k * g->bk;
+          for (int j = 0; j < cols; j++) dst[(long)k * NR + j] = s[j];
+          for (int j = cols; j < NR; j++) dst[(long)k * NR + j] = 0.0f;
+        }
       }
-    } else {
+    } else if (cols == NR && NR % 4 == 0 && g->bk == 1) { /* NT: NR rows of B, 4×4 transposes */
+      int k = 0;
+#if defined(__SSE2__)
+      for (; k + 4 <= kc; k += 4) {
+        for (int j = 0; j < NR; j += 4) {
+          const float *s = src + (long)j * g->bn + k;
+          __m128 a0 = _mm_loadu_ps(s), a1 = _mm_loadu_ps(s + g->bn), a2 = _mm_loadu_ps(s + 2 * g->bn), a3 = _mm_loadu_ps(s + 3 * g->bn);
+          _MM_TRANSPOSE4_PS(a0, a1, a2, a3);
+          float *d = dst + (long)k * NR + j;
+          _mm_storeu_ps(d, a0); _mm_storeu_ps(d + NR, a1); _mm_storeu_ps(d + 2 * NR, a2); _mm_storeu_ps(d + 3 * NR, a3);
+        }
+      }
+#endif
+      for (; k < kc; k++)
+        for (int j = 0; j < NR; j++) dst[(long)k * NR + j] = src[(long)j * g->bn + k];
+    } else { /* columns of op(B) contiguous in k (NT): the sliver (kc × NR) stays in L1 */
       for (int j = 0; j < cols; j++) {
         const float *s = src + (long)j * g->bn;
-        for (int k = 0; k < kc; k++) dst[k * NR + j] = s[(long)k * g->bk];
+        for (int k = 0; k < kc; k++) dst[(long)k * NR + j] = s[(long)k * g->bk];
       }
       for (int j = cols; j < NR; j++)
-        for (int k = 0; k < kc; k++) dst[k * NR + j] = 0.0f;
+        for (int k = 0; k < kc; k++) dst[(long)k * NR + j] = 0.0f;
     }
   }
 }
 
-/*
- * Work is cut into tiles of C (mt × nt), handed out from an atomic counter in column-panel-major
- * order. A thread packs the full-K panel of B for a column panel once and keeps it while its
- * tiles stay in that panel; each tile packs its own A block per K slice.
- */
+/* ---- the plan of one call */
+
 typedef struct {
   const gemm_args *g;
-  int mt, nt, mtiles, ntiles, kstep;
-  _Atomic int next; /* next tile: panel · mtiles + row block */
+  int MR, NR;
+  int kslices, kstep;   /* K = kslices slices of kstep (the last one may be shorter) */
+  int byRows;           /* chunks are row ranges (1) or column ranges (0) */
+  int chunk, nchunks;   /* rows (or columns) per chunk, a multiple of MR (or NR) */
+  int Mpad, Npad;       /* M, N rounded up to MR, NR */
+  float *shared;        /* the packed shared operand (all slices), or NULL: each chunk packs both */
+  _Atomic int next;     /* next chunk */
 } gemm_job;
+
+/* first k and length of slice p */
+static inline int slice_k0(const gemm_job *j, int p) { return p * j->kstep; }
+static inline int slice_kc(const gemm_job *j, int p) {
+  const int k0 = p * j->kstep;
+  return j->g->K - k0 < j->kstep ? j->g->K - k0 : j->kstep;
+}
 
 /* C (mc, nc) (+)= A block · B panel slice, both packed; edge tiles through a small buffer */
 static void macro_kernel(const kernels_t *kt, const float *ap, const float *bp, int mc, int nc, int kc,
@@ -83,6 +160,9 @@ static void macro_kernel(const kernels_t *kt, const float *ap, const float *bp, 
       const int mr = mc - ir < MR ? mc - ir : MR;
       const float *as = ap + (long)ir * kc;
       float *cp = c + (long)ir * ldc + jr;
+      /* prefetch the next tile's rows of C (a cold C, like logits, would otherwise stall its stores) */
+      const float *nx = ir + MR < mc ? cp + (long)MR * ldc : c + jr + NR;
+      for (int i = 0; i < MR; i++) __builtin_prefetch(nx + (long)i * ldc, 1, 3);
       if (mr == MR && nr == NR) {
         kt->gemm_tile(kc, as, bs, cp, ldc, acc);
       } else {
@@ -95,40 +175,90 @@ static void macro_kernel(const kernels_t *kt, const float *ap, const float *bp, 
   }
 }
 
-static void run_tiles(gemm_job *job) {
+/*
+ * C[m0..m1, n0..n1] over all K. With op(B) shared (packed for every slice): per block of MC rows,
+ * every slice in turn, so the C block stays in cache while it sums. Otherwise per slice, the B
+ * panel is packed here once, then every A block of the chunk goes through the macro kernel.
+ */
+static void run_chunk(gemm_job *j, int m0, int m1, int n0, int n1) {
   const kernels_t *kt = K_ACTIVE;
-  const gemm_args *g = job->g;
-  const int NR = kt->nr, MR = kt->mr, K = g->K;
-  const int ntPad = (job->nt + NR - 1) / NR * NR, mtPad = (job->mt + MR - 1) / MR * MR;
-  float *bp = scratch_get(0, sizeof(float) * (size_t)K * ntPad);          /* (K slices, nt/NR, kc, NR) */
-  float *ap = scratch_get(1, sizeof(float) * (size_t)job->kstep * mtPad); /* (mt/MR, kc, MR) */
-  if (!bp || !ap) return; /* out of memory: reported by addon.c */
-  const int total = job->mtiles * job->ntiles;
-  int panel = -1;
-  for (;;) {
-    const int t = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed);
-    if (t >= total) break;
-    const int jt = t / job->mtiles, it = t % job->mtiles;
-    const int n0 = jt * job->nt, nc = g->N - n0 < job->nt ? g->N - n0 : job->nt;
-    const int m0 = it * job->mt, mc = g->M - m0 < job->mt ? g->M - m0 : job->mt;
-    const int ncPad = (nc + NR - 1) / NR * NR;
-    if (jt != panel) {
-      for (int pc = 0; pc < K; pc += job->kstep)
-        pack_b(g, pc, K - pc < job->kstep ? K - pc : job->kstep, n0, nc, NR, bp + (long)pc * ncPad);
-      panel = jt;
+  const gemm_args *g = j->g;
+  const int MR = j->MR, NR = j->NR;
+  const int nc = n1 - n0, ncPad = (nc + NR - 1) / NR * NR;
+  const int sharedB = j->shared && j->byRows, sharedA = j->shared && !j->byRows;
+  float *bp = NULL, *ap = NULL;
+  if (!sharedB && !(bp = scratch_get(0, sizeof(float) * (size_t)j->kstep * ncPad))) return; /* (nc/NR, kc, NR) */
+  if (!sharedA && !(ap = scratch_get(1, sizeof(float) * (size_t)j->kstep * MC))) return;     /* (MC/MR, kc, MR) */
+  if (sharedB) {
+    for (int ic = m0; ic < m1; ic += MC) {
+      const int mc = m1 - ic < MC ? m1 - ic : MC;
+      for (int p = 0; p < j->kslices; p++) {
+        const int k0 = slice_k0(j, p), kc = slice_kc(j, p);
+        pack_a(g, ic, mc, k0, kc, MR, ap);
+        macro_kernel(kt, ap, j->shared + (long)k0 * j->Npad + (long)(n0 / NR) * kc * NR, mc, nc, kc,
+                     g->c + (long)ic * g->ldc + n0, g->ldc, g->accumulate || p > 0);
+      }
     }
-    for (int pc = 0; pc < K; pc += job->kstep) {
-      const int kc = K - pc < job->kstep ? K - pc : job->kstep;
-      pack_a(g, m0, mc, pc, kc, MR, ap);
-      macro_kernel(kt, ap, bp + (long)pc * ncPad, mc, nc, kc, g->c + (long)m0 * g->ldc + n0, g->ldc,
-                   g->accumulate || pc > 0);
+    return;
+  }
+  for (int p = 0; p < j->kslices; p++) {
+    const int k0 = slice_k0(j, p), kc = slice_kc(j, p);
+    pack_b(g, k0, kc, n0, nc, NR, bp);
+    for (int ic = m0; ic < m1; ic += MC) {
+      const int mc = m1 - ic < MC ? m1 - ic : MC;
+      const float *a;
+      if (sharedA) {
+        a = j->shared + (long)k0 * j->Mpad + (long)(ic / MR) * kc * MR;
+      } else {
+        pack_a(g, ic, mc, k0, kc, MR, ap);
+        a = ap;
+      }
+      macro_kernel(kt, a, bp, mc, nc, kc, g->c + (long)ic * g->ldc + n0, g->ldc, g->accumulate || p > 0);
     }
   }
 }
 
-static void gemm_worker(void *arg, int ith, int nth) {
+static void chunk_worker(void *arg, int ith, int nth) {
+  gemm_job *j = arg;
+  const gemm_args *g = j->g;
   (void)ith; (void)nth;
-  run_tiles(arg);
+  for (;;) {
+    const int c = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+    if (c >= j->nchunks) break;
+    const int lo = c * j->chunk;
+    if (j->byRows) run_chunk(j, lo, g->M - lo < j->chunk ? g->M : lo + j->chunk, 0, g->N);
+    else run_chunk(j, 0, g->M, lo, g->N - lo < j->chunk ? g->N : lo + j->chunk);
+  }
+}
+
+/* packs the shared operand, slivers split evenly over the threads (a copy: any split is exact) */
+static void pack_shared_worker(void *arg, int ith, int nth) {
+  gemm_job *j = arg;
+  const gemm_args *g = j->g;
+  const int unit = j->byRows ? j->NR : j->MR;
+  const int total = j->byRows ? g->N : g->M;
+  const int slivers = (total + unit - 1) / unit;
+  const int s0 = (int)((long)slivers * ith / nth), s1 = (int)((long)slivers * (ith + 1) / nth);
+  if (s1 <= s0) return;
+  const int lo = s0 * unit, len = (s1 * unit < total ? s1 * unit : total) - lo;
+  for (int p = 0; p < j->kslices; p++) {
+    const int k0 = slice_k0(j, p), kc = slice_kc(j, p);
+    if (j->byRows) pack_b(g, k0, kc, lo, len, unit, j->shared + (long)k0 * j->Npad + (long)s0 * kc * unit);
+    else pack_a(g, lo, len, k0, kc, unit, j->shared + (long)k0 * j->Mpad + (long)s0 * kc * unit);
+  }
+}
+
+/* the shared buffer: one per process, used only by the thread that calls gemm_mt */
+static float *g_shared;
+static size_t g_shared_n;
+
+static float *shared_buffer(size_t n) {
+  if (g_shared_n >= n) return g_shared;
+  free(g_shared);
+  g_shared_n = 0;
+  g_shared = aligned_alloc(64, (n * sizeof(float) + 63) & ~(size_t)63);
+  if (g_shared) g_shared_n = n;
+  return g_shared;
 }
 
 /* zero-size cases; returns 1 when there is nothing left to do */
@@ -141,32 +271,60 @@ static int gemm_trivial(const gemm_args *g) {
   return 1;
 }
 
-static void plan(gemm_job *job, const gemm_args *g, int nth) {
+static int round_up(int x, int m) { return (x + m - 1) / m * m; }
+
+/*
+ * Chooses K slices, the chunk direction and size. Row chunks (sharing op(B)) unless C is much
+ * wider than tall; chunk count ≈ 8 per thread (balance on a shared machine) but never chunks
+ * below MIN_CHUNK_FLOPS, and large when the unshared operand must be repacked per chunk.
+ */
+static void plan(gemm_job *j, const gemm_args *g, int nth, int useShared) {
   const int MR = K_ACTIVE->mr, NR = K_ACTIVE->nr;
-  const int kslices = (g->K + KC - 1) / KC;
-  job->g = g;
-  job->kstep = (g->K + kslices - 1) / kslices; /* equal K slices: no short last slice */
-  int nt = (int)(B_PANEL_BYTES / (4 * (long)g->K)) / NR * NR;
-  nt = nt < NR ? NR : nt > NC ? NC : nt;
-  job->nt = nt;
-  job->ntiles = (g->N + nt - 1) / nt;
-  int mt = MC;
-  const int want = 4 * nth; /* enough tiles to balance threads that run at different speeds */
-  if (nth > 1 && job->ntiles * ((g->M + mt - 1) / mt) < want) {
-    const int mblocks = (want + job->ntiles - 1) / job->ntiles;
-    mt = ((g->M + mblocks - 1) / mblocks + MR - 1) / MR * MR;
-    if (mt < 4 * MR) mt = 4 * MR;
+  j->g = g;
+  j->MR = MR;
+  j->NR = NR;
+  j->kslices = g->K <= KC_ONE ? 1 : (g->K + KC - 1) / KC;
+  j->kstep = (g->K + j->kslices - 1) / j->kslices;
+  j->kslices = (g->K + j->kstep - 1) / j->kstep;
+  j->Mpad = round_up(g->M, MR);
+  j->Npad = round_up(g->N, NR);
+  j->byRows = g->N <= 2 * g->M;
+  const long sharedFloats = j->byRows ? (long)g->K * j->Npad : (long)g->K * j->Mpad;
+  const int unit = j->byRows ? MR : NR;
+  const int total = j->byRows ? g->M : g->N;
+  const int other = j->byRows ? g->N : g->M;
+  const int want = nth > 1 ? 8 * nth : 1; /* small last chunks: little idle time at the end */
+  const double flopsPerUnit = 2.0 * unit * other * (double)g->K;
+  int chunk = round_up((total + want - 1) / want, unit);
+  const int minUnits = (int)(MIN_CHUNK_FLOPS / flopsPerUnit) + 1;
+  if (chunk < minUnits * unit) chunk = minUnits * unit;
+  if (!j->byRows && chunk < 2 * MC) chunk = round_up(2 * MC, unit);
+  j->shared = useShared && sharedFloats <= SHARED_MAX_FLOATS ? shared_buffer((size_t)sharedFloats) : NULL;
+  if (!j->shared) {
+    /* each chunk repacks the big operand: keep chunks ≥ 512 rows/columns of the other one */
+    if (chunk < 512) chunk = round_up(512, unit);
   }
-  job->mt = mt;
-  job->mtiles = (g->M + mt - 1) / mt;
-  atomic_store(&job->next, 0);
+  if (chunk > round_up(total, unit)) chunk = round_up(total, unit);
+  j->chunk = chunk;
+  j->nchunks = (total + chunk - 1) / chunk;
+  atomic_store(&j->next, 0);
+}
+
+static void gemm_run(const gemm_args *g, int nth, int useShared) {
+  gemm_job job;
+  plan(&job, g, nth, useShared);
+  if (nth > job.nchunks) nth = job.nchunks;
+  if (job.shared) {
+    if (nth <= 1) pack_shared_worker(&job, 0, 1);
+    else pool_run(pack_shared_worker, &job, nth);
+  }
+  if (nth <= 1) chunk_worker(&job, 0, 1);
+  else pool_run(chunk_worker, &job, nth);
 }
 
 void gemm_st(const gemm_args *g) {
   if (gemm_trivial(g)) return;
-  gemm_job job;
-  plan(&job, g, 1);
-  run_tiles(&job);
+  gemm_run(g, 1, 0); /* may run inside a pool worker: no shared buffer, no pool */
 }
 
 void gemm_mt(const gemm_args *g, int nth) {
@@ -174,11 +332,7 @@ void gemm_mt(const gemm_args *g, int nth) {
   const double flops = 2.0 * g->M * (double)g->N * g->K;
   const int want = (int)(flops / MIN_FLOPS_PER_THREAD);
   if (want < nth) nth = want < 1 ? 1 : want;
-  gemm_job job;
-  plan(&job, g, nth);
-  if (nth > job.mtiles * job.ntiles) nth = job.mtiles * job.ntiles;
-  if (nth <= 1) run_tiles(&job);
-  else pool_run(gemm_worker, &job, nth);
+  gemm_run(g, nth, 1);
 }
 
 void gemm_layout(float *c, const float *a, const float *b, int M, int N, int K, int layout, int accumulate) {

@@ -9,6 +9,7 @@
 #include "simd_avx2.h"
 
 void q8_dots_avx2(kernels_t *k); /* quant_dot_avx2.c */
+void q8_rows_avx2(kernels_t *k); /* quant_mm_avx2.c */
 void dequant_row_avx2(int dt, const uint8_t *src, long n, float *dst); /* quant_decode_avx2.c */
 
 /*
@@ -113,12 +114,20 @@ static float exp_shift_sum_avx2(int n, float *x, float shift) {
   return hsum256(acc);
 }
 
+/* cache rows (hs floats, stride apart) are strided in memory: fetch the one `ahead` rows on */
+#define ATTN_PREFETCH_ROWS 8
+static inline void prefetch_row(const float *row, int hs) {
+  for (int i = 0; i < hs; i += 16) _mm_prefetch((const char *)(row + i), _MM_HINT_T0);
+}
+
 /* scores (n) = scale · q·k_s, four keys at a time (one combined horizontal reduction) */
 static void attn_scores(int n, int hs, const float *q, const float *k, long stride, float scale, float *scores) {
   const int hv = hs & ~7;
   int s = 0;
   for (; s + 4 <= n; s += 4) {
     const float *k0 = k + (long)s * stride, *k1 = k0 + stride, *k2 = k1 + stride, *k3 = k2 + stride;
+    if (s + ATTN_PREFETCH_ROWS + 4 <= n)
+      for (int j = 0; j < 4; j++) prefetch_row(k + (long)(s + ATTN_PREFETCH_ROWS + j) * stride, hs);
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     for (int i = 0; i < hv; i += 8) {
       const __m256 qv = _mm256_loadu_ps(q + i);
@@ -150,6 +159,7 @@ static void attend_head_avx2(int n, int hs, const float *q, const float *k, cons
   for (; i0 + 32 <= hs; i0 += 32) { /* 32 outputs stay in registers over all keys */
     __m256 o0 = _mm256_setzero_ps(), o1 = o0, o2 = o0, o3 = o0;
     for (s = 0; s < n; s++) {
+      if (i0 == 0 && s + ATTN_PREFETCH_ROWS < n) prefetch_row(v + (long)(s + ATTN_PREFETCH_ROWS) * stride, hs);
       const __m256 p = _mm256_set1_ps(scores[s]);
       const float *vs = v + (long)s * stride + i0;
       o0 = _mm256_fmadd_ps(p, _mm256_loadu_ps(vs), o0);
@@ -208,4 +218,5 @@ void kernels_avx2(kernels_t *k) {
   k->silu_mul = silu_mul_avx2;
   k->add_f32 = add_f32_avx2;
   q8_dots_avx2(k);
+  q8_rows_avx2(k);
 }

@@ -1,64 +1,80 @@
 /*
- * matmul: y (T, N) = x (T, K) · Wᵀ with W (N, K) stored in any dtype, read in place.
+ * matmul: y (T, N) = x (T, K) · Wᵀ with W (N, K) stored in any dtype, read in place; and
+ * matmul_parts, several such products over one x in one parallel job (the engine's Q|K|V and
+ * gate|up projections), each optionally adding into its output (residual connections).
  *
- * Strategy by dtype and T (threads always split the N weight rows):
+ * Strategy by dtype and T (threads always split the weight rows):
+ *   quantized (Q4_0 … Q8_0, Q2_K … Q6_K), any T
+ *                                   → x quantized to int8 blocks once (q8a, common.h), then the
+ *                                     ISA's multi-row kernel (q8_rows) or per-row integer dots
  *   F32, T ≥ MATMUL_GEMM_MIN_T      → the packed GEMM straight on W (gemm.c)
  *   F32 / F16 / BF16, small T       → row dots with x in f32 (f16/bf16 converted in registers)
- *   quantized (Q4_0 … Q8_0, Q2_K … Q6_K), T ≤ MATMUL_INT8_MAX_T
- *                                   → x quantized to int8 blocks once (q8a), integer row dots
- *   everything else (large T; unaligned F32)
+ *   F16 / BF16 at larger T, unaligned F32
  *                                   → decode a tile of W rows to f32, multiply by GEMM / row dots
- * Each weight row is read once per call whatever T is: row dots loop over T with the row in cache.
- * Threads take chunks of rows from a shared counter.
- * This file is not the kernels themselves (kernels_*.c, quant_dot*.c).
+ * Each weight row is read once per call whatever T is: row kernels loop over T with the row in
+ * cache. Threads take chunks of consecutive rows from a shared counter (one memory stream each;
+ * a thread slowed by a busy core takes fewer). This file is not the kernels themselves
+ * (kernels_*.c, quant_dot*.c, quant_mm_*.c).
  */
 #include <stdatomic.h>
 #include "native.h"
 
-typedef enum { MM_DOT_F32, MM_DOT_F16, MM_DOT_BF16, MM_DOT_Q8, MM_DECODE_DOT, MM_DECODE_GEMM } mm_mode;
+typedef enum { MM_DOT_F32, MM_DOT_F16, MM_DOT_BF16, MM_Q8_ROWS, MM_Q8_DOT, MM_DECODE_DOT, MM_DECODE_GEMM, MM_GEMM } mm_mode;
 
 typedef struct {
-  float *y;              /* (T, N) */
-  const float *x;        /* (T, K) */
-  const uint8_t *w;      /* (N, rowBytes) */
-  const q8a_block *xa;   /* (T, K/32) when mode == MM_DOT_Q8 */
-  size_t rb;             /* bytes per weight row */
-  int dt, N, K, T, tile; /* tile: rows decoded at once (MM_DECODE_GEMM) */
-  int chunk;             /* rows a thread takes at a time */
-  _Atomic int next;      /* first row not yet taken */
+  mm_part p;
+  size_t rb;      /* bytes per weight row */
   mm_mode mode;
+  int chunk;      /* rows per work item */
+  int first;      /* index of this part's first work item */
+} mm_job_part;
+
+typedef struct {
+  mm_job_part parts[MATMUL_MAX_PARTS];
+  int nparts, items;
+  const float *x;     /* (T, K) */
+  q8a_rows xq;        /* x quantized, when a part needs it */
+  int K, T, tile;     /* tile: rows decoded at once (MM_DECODE_GEMM) */
+  _Atomic int next;   /* next work item */
 } mm_job;
 
-static void mm_rows(const mm_job *j, int n0, int n1) {
+static inline void put(float *y, float v, int acc) { *y = acc ? *y + v : v; }
+
+static void part_rows(const mm_job *j, const mm_job_part *jp, int n0, int n1) {
   const kernels_t *kt = K_ACTIVE;
-  const int N = j->N, K = j->K, T = j->T;
-  switch (j->mode) {
+  const mm_part *p = &jp->p;
+  const int K = j->K, T = j->T, acc = p->accumulate;
+  const long ldy = p->ldy;
+  switch (jp->mode) {
     case MM_DOT_F32:
       for (int n = n0; n < n1; n++) {
-        const float *wr = (const float *)(j->w + (size_t)n * j->rb);
-        for (int t = 0; t < T; t++) j->y[(long)t * N + n] = kt->dot_f32(K, wr, j->x + (long)t * K);
+        const float *wr = (const float *)(p->w + (size_t)n * jp->rb);
+        for (int t = 0; t < T; t++) put(p->y + t * ldy + n, kt->dot_f32(K, wr, j->x + (long)t * K), acc);
       }
       return;
     case MM_DOT_F16:
     case MM_DOT_BF16: {
-      float (*dot)(int, const uint8_t *, const float *) = j->mode == MM_DOT_F16 ? kt->dot_f16 : kt->dot_bf16;
+      float (*dot)(int, const uint8_t *, const float *) = jp->mode == MM_DOT_F16 ? kt->dot_f16 : kt->dot_bf16;
       for (int n = n0; n < n1; n++)
-        for (int t = 0; t < T; t++) j->y[(long)t * N + n] = dot(K, j->w + (size_t)n * j->rb, j->x + (long)t * K);
+        for (int t = 0; t < T; t++) put(p->y + t * ldy + n, dot(K, p->w + (size_t)n * jp->rb, j->x + (long)t * K), acc);
       return;
     }
-    case MM_DOT_Q8: {
-      const q8_dot_fn dot = kt->q8_dot[j->dt];
+    case MM_Q8_ROWS:
+      kt->q8_rows[p->dt](K, p->w + (size_t)n0 * jp->rb, jp->rb, n1 - n0, &j->xq, T, p->y + n0, ldy, acc);
+      return;
+    case MM_Q8_DOT: {
+      const q8_dot_fn dot = kt->q8_dot[p->dt];
       const int nb = K / QK;
       for (int n = n0; n < n1; n++)
-        for (int t = 0; t < T; t++) j->y[(long)t * N + n] = dot(K, j->w + (size_t)n * j->rb, j->xa + (long)t * nb);
+        for (int t = 0; t < T; t++) put(p->y + t * ldy + n, dot(K, p->w + (size_t)n * jp->rb, j->xq.xa + (long)t * nb), acc);
       return;
     }
     case MM_DECODE_DOT: {
       float *row = scratch_get(2, sizeof(float) * (size_t)K); /* (K) */
       if (!row) return;
       for (int n = n0; n < n1; n++) {
-        dequant_row(j->dt, j->w + (size_t)n * j->rb, K, row);
-        for (int t = 0; t < T; t++) j->y[(long)t * N + n] = kt->dot_f32(K, row, j->x + (long)t * K);
+        dequant_row(p->dt, p->w + (size_t)n * jp->rb, K, row);
+        for (int t = 0; t < T; t++) put(p->y + t * ldy + n, kt->dot_f32(K, row, j->x + (long)t * K), acc);
       }
       return;
     }
@@ -67,79 +83,155 @@ static void mm_rows(const mm_job *j, int n0, int n1) {
       if (!tile) return;
       for (int r0 = n0; r0 < n1; r0 += j->tile) {
         const int rows = n1 - r0 < j->tile ? n1 - r0 : j->tile;
-        for (int r = 0; r < rows; r++) dequant_row(j->dt, j->w + (size_t)(r0 + r) * j->rb, K, tile + (long)r * K);
+        for (int r = 0; r < rows; r++) dequant_row(p->dt, p->w + (size_t)(r0 + r) * jp->rb, K, tile + (long)r * K);
         gemm_args g = { 0 };
         g.a = j->x; g.am = K; g.ak = 1;
         g.b = tile; g.bk = 1; g.bn = K;
-        g.c = j->y + r0; g.ldc = N;
+        g.c = p->y + r0; g.ldc = ldy;
         g.M = T; g.N = rows; g.K = K;
+        g.accumulate = acc;
         gemm_st(&g);
       }
       return;
     }
+    case MM_GEMM:
+      return; /* run by matmul_parts itself */
   }
 }
 
-/* threads take chunks of rows from a shared counter: one slowed by a busy core takes fewer */
 static void mm_worker(void *arg, int ith, int nth) {
   mm_job *j = arg;
   (void)ith; (void)nth;
   for (;;) {
-    const int n0 = atomic_fetch_add_explicit(&j->next, j->chunk, memory_order_relaxed);
-    if (n0 >= j->N) break;
-    mm_rows(j, n0, j->N - n0 < j->chunk ? j->N : n0 + j->chunk);
+    const int item = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+    if (item >= j->items) break;
+    int i = j->nparts - 1;
+    while (j->parts[i].first > item) i--;
+    const mm_job_part *jp = &j->parts[i];
+    const int n0 = (item - jp->first) * jp->chunk;
+    const int n1 = n0 + jp->chunk < jp->p.N ? n0 + jp->chunk : jp->p.N;
+    part_rows(j, jp, n0, n1);
   }
+}
+
+/* ---- activation quantization: rows split over threads when there are many */
+
+typedef struct { const float *x; q8a_block *xa; float *d, *nsd; int K, T; } quant_job;
+
+static void quant_rows(const quant_job *q, int t0, int t1) {
+  const int nb = q->K / QK;
+  for (int t = t0; t < t1; t++) {
+    q8a_block *b = q->xa + (long)t * nb;
+    K_ACTIVE->quantize_q8a(q->K, q->x + (long)t * q->K, b);
+    for (int i = 0; i < nb; i++) {
+      q->d[(long)t * nb + i] = b[i].d;
+      q->nsd[(long)t * nb + i] = -(float)b[i].sum * b[i].d;
+    }
+  }
+}
+
+static void quant_worker(void *arg, int ith, int nth) {
+  const quant_job *q = arg;
+  quant_rows(q, (int)((long)q->T * ith / nth), (int)((long)q->T * (ith + 1) / nth));
+}
+
+/* quantizes x (T, K) into the caller thread's scratch; 0 on success */
+static int quantize_x(q8a_rows *out, const float *x, int K, int T) {
+  const int nb = K / QK;
+  const size_t nblk = (size_t)T * nb;
+  uint8_t *mem = scratch_get(3, (sizeof(q8a_block) + 2 * sizeof(float)) * nblk + 128);
+  if (!mem) return -1;
+  quant_job q = { x, (q8a_block *)mem, NULL, NULL, K, T };
+  q.d = (float *)(mem + ((sizeof(q8a_block) * nblk + 63) & ~(size_t)63));
+  q.nsd = q.d + nblk;
+  const int nth = T >= 16 ? pool_threads() : 1;
+  if (nth > 1) pool_run(quant_worker, &q, nth);
+  else quant_rows(&q, 0, T);
+  out->xa = q.xa; out->d = q.d; out->nsd = q.nsd; out->nb = nb;
+  return 0;
 }
 
 /* about 2·10^5 multiply-adds (~10 µs of row dots) per thread before another thread pays off */
 #define MM_MIN_WORK_PER_THREAD 200000.0
 
-void matmul(float *y, const float *x, const uint8_t *w, int dt, int N, int K, int T) {
-  if (N <= 0 || T <= 0) return;
-  if (K <= 0) {
-    for (long i = 0; i < (long)T * N; i++) y[i] = 0.0f;
-    return;
-  }
-  mm_job j = { 0 };
-  j.y = y; j.x = x; j.w = w; j.dt = dt; j.N = N; j.K = K; j.T = T;
-  j.rb = dt_row_bytes(dt, K);
+static mm_mode choose_mode(int dt, const uint8_t *w, int T) {
   const int f32_aligned = dt == DT_F32 && ((uintptr_t)w & 3) == 0;
+  if (f32_aligned) return T >= MATMUL_GEMM_MIN_T ? MM_GEMM : MM_DOT_F32;
+  if (dt == DT_F16 && T < MATMUL_GEMM_MIN_T) return MM_DOT_F16;
+  if (dt == DT_BF16 && T < MATMUL_GEMM_MIN_T) return MM_DOT_BF16;
+  if (dt_has_q8_dot(dt) && K_ACTIVE->q8_rows[dt]) return MM_Q8_ROWS;
+  if (dt_has_q8_dot(dt) && K_ACTIVE->q8_dot[dt]) return MM_Q8_DOT;
+  return T < MATMUL_GEMM_MIN_T ? MM_DECODE_DOT : MM_DECODE_GEMM;
+}
 
-  if (f32_aligned && T >= MATMUL_GEMM_MIN_T) {
-    gemm_args g = { 0 };
-    g.a = x; g.am = K; g.ak = 1;
-    g.b = (const float *)w; g.bk = 1; g.bn = K;
-    g.c = y; g.ldc = N;
-    g.M = T; g.N = N; g.K = K;
-    gemm_mt(&g, pool_threads());
-    return;
+void matmul_parts(const mm_part *parts, int nparts, const float *x, int K, int T) {
+  if (T <= 0 || nparts <= 0) return;
+  mm_job j;
+  j.nparts = 0; j.items = 0; j.x = x; j.K = K; j.T = T; j.tile = 0;
+  double work = 0.0;
+  int need_q8 = 0;
+  for (int i = 0; i < nparts && i < MATMUL_MAX_PARTS; i++) {
+    const mm_part *p = &parts[i];
+    if (p->N <= 0) continue;
+    if (K <= 0) {
+      if (!p->accumulate)
+        for (int t = 0; t < T; t++)
+          for (int n = 0; n < p->N; n++) p->y[t * p->ldy + n] = 0.0f;
+      continue;
+    }
+    const mm_mode mode = choose_mode(p->dt, p->w, T);
+    if (mode == MM_GEMM) { /* large f32 products: the GEMM splits them over the pool itself */
+      gemm_args g = { 0 };
+      g.a = x; g.am = K; g.ak = 1;
+      g.b = (const float *)p->w; g.bk = 1; g.bn = K;
+      g.c = p->y; g.ldc = p->ldy;
+      g.M = T; g.N = p->N; g.K = K;
+      g.accumulate = p->accumulate;
+      gemm_mt(&g, pool_threads());
+      continue;
+    }
+    mm_job_part *jp = &j.parts[j.nparts++];
+    jp->p = *p;
+    jp->rb = dt_row_bytes(p->dt, K);
+    jp->mode = mode;
+    if (mode == MM_Q8_ROWS || mode == MM_Q8_DOT) need_q8 = 1;
+    work += (double)p->N * K * T;
   }
-  if (f32_aligned) j.mode = MM_DOT_F32;
-  else if (dt == DT_F16 && T < MATMUL_GEMM_MIN_T) j.mode = MM_DOT_F16;
-  else if (dt == DT_BF16 && T < MATMUL_GEMM_MIN_T) j.mode = MM_DOT_BF16;
-  else if (dt_has_q8_dot(dt) && T <= MATMUL_INT8_MAX_T && K_ACTIVE->q8_dot[dt]) j.mode = MM_DOT_Q8;
-  else if (T < MATMUL_GEMM_MIN_T) j.mode = MM_DECODE_DOT;
-  else j.mode = MM_DECODE_GEMM;
+  if (j.nparts == 0) return;
+  if (need_q8 && quantize_x(&j.xq, x, K, T) != 0) return;
 
-  if (j.mode == MM_DOT_Q8) {
-    const int nb = K / QK;
-    q8a_block *xa = scratch_get(3, sizeof(q8a_block) * (size_t)T * nb); /* (T, K/32) */
-    if (!xa) return;
-    for (int t = 0; t < T; t++) K_ACTIVE->quantize_q8a(K, x + (long)t * K, xa + (long)t * nb);
-    j.xa = xa;
-  }
-  if (j.mode == MM_DECODE_GEMM) {
+  int nth = pool_threads();
+  const int want = (int)(work / MM_MIN_WORK_PER_THREAD);
+  if (want < nth) nth = want < 1 ? 1 : want;
+  if (j.parts[0].mode == MM_DECODE_GEMM || j.nparts > 1) {
     int tile = 262144 / K; /* ~1 MiB of decoded rows: the packing of x is shared by that many */
     tile = tile < 32 ? 32 : tile > 256 ? 256 : tile;
     j.tile = tile / 16 * 16;
   }
-  int nth = pool_threads();
-  const int want = (int)((double)N * K * T / MM_MIN_WORK_PER_THREAD);
-  if (want < nth) nth = want < 1 ? 1 : want;
-  /* decode tiles stay whole; row dots go in chunks of ~1/16 of a thread's share (≤ 64 rows) */
-  int chunk = N / (16 * nth);
-  chunk = chunk < 1 ? 1 : chunk > 64 ? 64 : chunk;
-  j.chunk = j.mode == MM_DECODE_GEMM ? j.tile : chunk;
+  for (int i = 0; i < j.nparts; i++) {
+    mm_job_part *jp = &j.parts[i];
+    int chunk;
+    if (jp->mode == MM_DECODE_GEMM) {
+      chunk = j.tile;
+    } else {
+      /* ~1/16 of a thread's share, at least 16 KiB of weights, ≤ 256 rows */
+      chunk = jp->p.N / (16 * nth);
+      const int min_rows = (int)(16384 / (jp->rb ? jp->rb : 1)) + 1;
+      if (chunk < min_rows) chunk = min_rows;
+      if (chunk > 256) chunk = 256;
+      chunk = (chunk + 7) & ~7; /* whole 8-row packs and 2-row tiles */
+    }
+    jp->chunk = chunk;
+    jp->first = j.items;
+    j.items += (jp->p.N + chunk - 1) / chunk;
+  }
+  if (nth > j.items) nth = j.items;
   atomic_store(&j.next, 0);
   pool_run(mm_worker, &j, nth);
+}
+
+void matmul(float *y, const float *x, const uint8_t *w, int dt, int N, int K, int T) {
+  if (N <= 0 || T <= 0) return;
+  mm_part p = { w, dt, N, y, N, 0 };
+  matmul_parts(&p, 1, x, K, T);
 }

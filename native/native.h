@@ -46,8 +46,13 @@ static inline void dequant_row(int dt, const uint8_t *src, long n, float *dst) {
 
 /* ---- matmul (matmul.c): y (T, N) = x (T, K) · Wᵀ, W (N, K) raw bytes of dtype dt */
 void matmul(float *y, const float *x, const uint8_t *w, int dt, int N, int K, int T);
-/* largest T that uses the int8 activation path; above it, W tiles are decoded and multiplied by GEMM */
-#define MATMUL_INT8_MAX_T 8
+/* one product of matmul_parts: y (T, N) at row stride ldy (+)= x · Wᵀ; accumulate: add into y */
+typedef struct { const uint8_t *w; int dt, N; float *y; long ldy; int accumulate; } mm_part;
+#define MATMUL_MAX_PARTS 4
+/* up to MATMUL_MAX_PARTS products over the same x (T, K) in one parallel job (x quantized once) */
+void matmul_parts(const mm_part *parts, int nparts, const float *x, int K, int T);
+/* largest T that uses the int8 activation path for quantized weights: every T (as llama.cpp) */
+#define MATMUL_INT8_MAX_T 0x7fffffff
 /* smallest T at which F32/F16/BF16 weights go through the GEMM instead of row dots */
 #define MATMUL_GEMM_MIN_T 4
 

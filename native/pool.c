@@ -1,13 +1,17 @@
 /*
  * The persistent thread pool of the native backend, and per-thread scratch memory.
  *
- * Threads are created once (pool_set_threads) and reused by every kernel: the caller of pool_run
- * is thread 0 and the workers are 1..n-1. A job is published by bumping a generation counter;
- * workers spin on it for up to SPIN_NS (so back-to-back decode kernels start within ~0.1 µs), then
- * go to sleep on a condition variable (so an idle process costs no CPU: the cores are shared).
- * Every worker acknowledges every job, so the job fields are never rewritten while a worker may
- * still read them. This file is not thread-safe against two concurrent callers: addon.c serialises
- * all kernel calls with one mutex.
+ * Threads are created once (pool_set_threads) and reused by every kernel. A job of nth slots
+ * (fn(arg, slot, nth) for slot 0..nth-1) is published by bumping a generation counter; the caller
+ * runs slot 0, and every other slot is *claimed* by whoever gets to it first: a worker, or the
+ * caller itself once its own slot is done. So a worker that the OS has not scheduled (the cores
+ * are shared with other processes) never holds the caller up: it finds the job's slots taken and
+ * touches nothing. The caller waits only for slots that were claimed and are still running.
+ * Each slot runs exactly once, but not necessarily on a distinct thread: kernels must not wait for
+ * each other inside a job (none does). Idle workers spin on the generation for up to SPIN_NS (so
+ * back-to-back decode kernels start within ~0.1 µs), then sleep on a condition variable (an idle
+ * process costs no CPU). This file is not thread-safe against two concurrent callers: addon.c
+ * serialises all kernel calls with one mutex.
  */
 #include <pthread.h>
 #include <sched.h>
@@ -33,12 +37,13 @@ static pthread_t g_workers[MAX_THREADS];
 static int g_threads = 1; /* including the caller */
 
 static _Atomic uint64_t g_gen;   /* job generation */
-static _Atomic int g_done;       /* workers that finished the current job */
+/* the current job's slots: (generation mod 2^32) << 32 | nth << 16 | next unclaimed slot */
+static _Atomic uint64_t g_claim;
+static _Atomic int g_done;       /* slots ≥ 1 of the current job that have finished */
 static _Atomic int g_sleepers;   /* workers blocked on g_cv */
 static _Atomic int g_stop;
 static pool_fn g_fn;
 static void *g_arg;
-static int g_nth;
 static uint64_t g_start_gen; /* generation when the workers were created */
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
@@ -90,14 +95,36 @@ static uint64_t wait_for_job(uint64_t seen) {
   return g;
 }
 
+/* claims the next slot of job `gen` (and its nth); −1 when that job is over or fully claimed */
+static int claim(uint64_t gen, int *nth) {
+  uint64_t c = atomic_load_explicit(&g_claim, memory_order_acquire);
+  for (;;) {
+    if ((c >> 32) != (gen & 0xffffffffu)) return -1;
+    const int n = (int)((c >> 16) & 0xffff), next = (int)(c & 0xffff);
+    if (next >= n) return -1;
+    if (atomic_compare_exchange_weak_explicit(&g_claim, &c, c + 1, memory_order_acq_rel, memory_order_acquire)) {
+      *nth = n;
+      return next;
+    }
+  }
+}
+
+/* runs every slot of job `gen` this thread can still claim */
+static void run_claimed(uint64_t gen) {
+  int nth, slot;
+  while ((slot = claim(gen, &nth)) >= 0) {
+    g_fn(g_arg, slot, nth); /* published before g_claim (release), valid until the slot is done */
+    atomic_fetch_add_explicit(&g_done, 1, memory_order_release);
+  }
+}
+
 static void *worker_main(void *p) {
-  const int ith = (int)(intptr_t)p;
+  (void)p;
   uint64_t seen = g_start_gen; /* not a fresh load: a job may already be waiting */
   for (;;) {
     seen = wait_for_job(seen);
     if (atomic_load(&g_stop)) break;
-    if (ith < g_nth) g_fn(g_arg, ith, g_nth);
-    atomic_fetch_add_explicit(&g_done, 1, memory_order_release);
+    run_claimed(seen);
   }
   scratch_free_all();
   return NULL;
@@ -136,17 +163,18 @@ void pool_run(pool_fn fn, void *arg, int nth) {
   if (nth <= 1) { fn(arg, 0, 1); return; }
   g_fn = fn;
   g_arg = arg;
-  g_nth = nth;
-  atomic_store(&g_done, 0);
-  atomic_fetch_add(&g_gen, 1); /* seq_cst: publishes the job fields */
+  atomic_store_explicit(&g_done, 0, memory_order_relaxed);
+  const uint64_t gen = atomic_load(&g_gen) + 1;
+  atomic_store_explicit(&g_claim, ((gen & 0xffffffffu) << 32) | ((uint64_t)nth << 16) | 1u, memory_order_release);
+  atomic_store(&g_gen, gen); /* seq_cst: publishes the job; ordered against g_sleepers below */
   if (atomic_load(&g_sleepers) > 0) {
     pthread_mutex_lock(&g_mu);
     pthread_cond_broadcast(&g_cv);
     pthread_mutex_unlock(&g_mu);
   }
   fn(arg, 0, nth);
-  const int want = g_threads - 1;
-  for (unsigned i = 1; atomic_load_explicit(&g_done, memory_order_acquire) < want; i++) {
+  run_claimed(gen); /* the slots no worker has taken yet */
+  for (unsigned i = 1; atomic_load_explicit(&g_done, memory_order_acquire) < nth - 1; i++) {
     cpu_relax();
     if ((i & 1023) == 0) sched_yield();
   }

@@ -1,77 +1,87 @@
-/** The generation loop: streaming equals the final text, stop strings, abort, limits, EOS. */
+/**
+ * The generation loop: streaming equals the final text, stop strings, abort, limits, EOS — through
+ * the reference backend and, when the addon is built, the native one (its engine).
+ */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fixture } from './helpers/cli.js';
 import { openModel } from '../src/open.js';
 import { refBackend } from '../src/backend/ref.js';
+import { nativeBackend } from '../src/backend/native.js';
+import type { Backend } from '../src/backend/types.js';
 import { generate, generateStream } from '../src/generate/generate.js';
 import { Llama2Error } from '../src/util/errors.js';
 
-const opened = openModel(fixture('gguf', 'stories15M-Q8_0.gguf'), { backend: refBackend });
-const model = opened.model;
-const tok = opened.tokenizer!;
-const prompt = tok.encode('Once upon a time', { bos: true });
+const BACKENDS: Array<[string, Backend]> = [['ref', refBackend]];
+if (nativeBackend) BACKENDS.push(['native', nativeBackend]);
 
-test('streamed pieces concatenate to the result text, which is decode(ids)', async () => {
-  const it = generateStream(model, tok, prompt, { temperature: 1, topP: 1, seed: 9, maxTokens: 24, stopAtEos: false });
-  let streamed = '';
-  for (;;) {
-    const r = await it.next();
-    if (r.done) {
-      assert.equal(streamed, r.value.text);
-      assert.equal(r.value.text, tok.decode(r.value.ids));
-      assert.equal(r.value.ids.length, 24);
-      assert.equal(r.value.finishReason, 'length');
-      assert.ok(r.value.timings.prefillTokPerSec > 0 && r.value.timings.decodeTokPerSec > 0);
-      break;
+for (const [name, backend] of BACKENDS) {
+  const opened = openModel(fixture('gguf', 'stories15M-Q8_0.gguf'), { backend });
+  const model = opened.model;
+  const tok = opened.tokenizer!;
+  const prompt = tok.encode('Once upon a time', { bos: true });
+
+  test(`${name}: streamed pieces concatenate to the result text, which is decode(ids)`, async () => {
+    const it = generateStream(model, tok, prompt, { temperature: 1, topP: 1, seed: 9, maxTokens: 24, stopAtEos: false });
+    let streamed = '';
+    for (;;) {
+      const r = await it.next();
+      if (r.done) {
+        assert.equal(streamed, r.value.text);
+        assert.equal(r.value.text, tok.decode(r.value.ids));
+        assert.equal(r.value.ids.length, 24);
+        assert.equal(r.value.finishReason, 'length');
+        assert.ok(r.value.timings.prefillTokPerSec > 0 && r.value.timings.decodeTokPerSec > 0);
+        break;
+      }
+      // a piece never ends inside a surrogate pair (i.e. never splits a character)
+      const last = r.value.text.charCodeAt(r.value.text.length - 1);
+      assert.ok(!(last >= 0xd800 && last <= 0xdbff), 'piece ends with a lone high surrogate');
+      streamed += r.value.text;
     }
-    // a piece never ends inside a surrogate pair (i.e. never splits a character)
-    const last = r.value.text.charCodeAt(r.value.text.length - 1);
-    assert.ok(!(last >= 0xd800 && last <= 0xdbff), 'piece ends with a lone high surrogate');
-    streamed += r.value.text;
-  }
-});
+  });
 
-test('a stop string ends generation before it; the text before it is kept', async () => {
-  const full = await generate(model, tok, prompt, { temperature: 0, maxTokens: 30, stopAtEos: false });
-  assert.ok(full.text.length > 10, `greedy text too short to test: ${JSON.stringify(full.text)}`);
-  const stop = full.text.slice(6, 9);
-  const at = full.text.indexOf(stop);
-  const r = await generate(model, tok, prompt, { temperature: 0, maxTokens: 30, stopAtEos: false, stop: [stop] });
-  assert.equal(r.finishReason, 'stop');
-  assert.equal(r.text, full.text.slice(0, at));
-  assert.deepEqual(r.ids, full.ids.slice(0, r.ids.length), 'same greedy tokens up to the stop');
-});
+  test(`${name}: a stop string ends generation before it; the text before it is kept`, async () => {
+    const full = await generate(model, tok, prompt, { temperature: 0, maxTokens: 30, stopAtEos: false });
+    assert.ok(full.text.length > 10, `greedy text too short to test: ${JSON.stringify(full.text)}`);
+    const stop = full.text.slice(6, 9);
+    const at = full.text.indexOf(stop);
+    const r = await generate(model, tok, prompt, { temperature: 0, maxTokens: 30, stopAtEos: false, stop: [stop] });
+    assert.equal(r.finishReason, 'stop');
+    assert.equal(r.text, full.text.slice(0, at));
+    assert.deepEqual(r.ids, full.ids.slice(0, r.ids.length), 'same greedy tokens up to the stop');
+  });
 
-test('an AbortSignal stops generation and returns what was made so far', async () => {
-  const ac = new AbortController();
-  const it = generateStream(model, tok, prompt, { temperature: 0, maxTokens: 50, stopAtEos: false, signal: ac.signal });
-  let n = 0;
-  for (;;) {
-    const r = await it.next();
-    if (r.done) {
-      assert.equal(r.value.finishReason, 'abort');
-      assert.equal(r.value.ids.length, 3);
-      break;
+  test(`${name}: an AbortSignal stops generation and returns what was made so far`, async () => {
+    const ac = new AbortController();
+    const it = generateStream(model, tok, prompt, { temperature: 0, maxTokens: 50, stopAtEos: false, signal: ac.signal });
+    let n = 0;
+    for (;;) {
+      const r = await it.next();
+      if (r.done) {
+        assert.equal(r.value.finishReason, 'abort');
+        assert.equal(r.value.ids.length, 3);
+        break;
+      }
+      if (++n === 3) ac.abort();
     }
-    if (++n === 3) ac.abort();
-  }
-});
+  });
 
-test('limits: max tokens, the context, and prompts that do not fit', async () => {
-  const small = openModel(fixture('gguf', 'stories15M-Q8_0.gguf'), { backend: refBackend, ctx: 10 }).model;
-  const r = await generate(small, tok, prompt, { temperature: 0, stopAtEos: false });
-  assert.equal(prompt.length + r.ids.length, 10, 'generation fills the context and stops');
-  assert.equal(r.finishReason, 'length');
-  const z = await generate(model, tok, prompt, { temperature: 0, maxTokens: 0 });
-  assert.deepEqual(z.ids, []);
-  const long = Array.from({ length: 10 }, () => 100);
-  await assert.rejects(generate(small, tok, long, {}), (e: unknown) => e instanceof Llama2Error && /do not fit the model's context of 10/.test(e.message));
-  await assert.rejects(generate(model, tok, [], {}), Llama2Error);
-});
+  test(`${name}: limits: max tokens, the context, and prompts that do not fit`, async () => {
+    const small = openModel(fixture('gguf', 'stories15M-Q8_0.gguf'), { backend, ctx: 10 }).model;
+    const r = await generate(small, tok, prompt, { temperature: 0, stopAtEos: false });
+    assert.equal(prompt.length + r.ids.length, 10, 'generation fills the context and stops');
+    assert.equal(r.finishReason, 'length');
+    const z = await generate(model, tok, prompt, { temperature: 0, maxTokens: 0 });
+    assert.deepEqual(z.ids, []);
+    const long = Array.from({ length: 10 }, () => 100);
+    await assert.rejects(generate(small, tok, long, {}), (e: unknown) => e instanceof Llama2Error && /do not fit the model's context of 10/.test(e.message));
+    await assert.rejects(generate(model, tok, [], {}), Llama2Error);
+  });
 
-test('prefill in chunks gives the same tokens as one prefill', async () => {
-  const a = await generate(model, tok, prompt, { temperature: 0, maxTokens: 8, stopAtEos: false });
-  const b = await generate(model, tok, prompt, { temperature: 0, maxTokens: 8, stopAtEos: false, prefillChunk: 2 });
-  assert.deepEqual(b.ids, a.ids);
-});
+  test(`${name}: prefill in chunks gives the same tokens as one prefill`, async () => {
+    const a = await generate(model, tok, prompt, { temperature: 0, maxTokens: 8, stopAtEos: false });
+    const b = await generate(model, tok, prompt, { temperature: 0, maxTokens: 8, stopAtEos: false, prefillChunk: 2 });
+    assert.deepEqual(b.ids, a.ids);
+  });
+}

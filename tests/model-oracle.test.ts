@@ -1,7 +1,9 @@
 /**
  * The inference engine against the PyTorch oracle (tests/fixtures/oracle, ../shared/oracle):
  * full forward logits and log-probs, token-by-token and chunked KV-cache decoding, batched
- * segments, and greedy continuations, for all five cases in Meta layout.
+ * segments, and greedy continuations, for all five cases in Meta and HF layout, through the
+ * reference backend and, when the addon is built, the native backend (its one-call engine and its
+ * kernel-by-kernel path) within the same tolerances.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,6 +13,8 @@ import { loadModelFile } from '../src/formats/load.js';
 import { Model } from '../src/model/forward.js';
 import { ffnHiddenDim } from '../src/model/config.js';
 import { refBackend } from '../src/backend/ref.js';
+import { nativeBackend, nativeLoadError } from '../src/backend/native.js';
+import type { Backend } from '../src/backend/types.js';
 
 const TOL_LOGITS = 1e-4; // check_candidate.md class "logits"
 const TOL_LOGPROB = 1e-4;
@@ -29,8 +33,17 @@ function argmax(row: Float32Array): number {
   return best;
 }
 
-for (const [name, layout] of CASES.flatMap((c) => [[c, 'meta'], [c, 'hf']] as const)) {
-  test(`oracle ${name}: forward, decode, chunked, batched, greedy (${layout} layout)`, () => {
+/** ref (the spec); native through its whole-forward engine, and kernel by kernel (the engine's spec) */
+interface Runner { name: string; be: Backend; fused: boolean }
+const RUNNERS: Runner[] = [{ name: 'ref', be: refBackend, fused: false }];
+if (nativeBackend) {
+  RUNNERS.push({ name: 'native engine', be: nativeBackend, fused: true }, { name: 'native kernels', be: nativeBackend, fused: false });
+} else {
+  test('oracle through the native backend', { skip: `native addon not loaded: ${nativeLoadError}` }, () => {});
+}
+
+for (const [name, layout, run] of CASES.flatMap((c) => RUNNERS.flatMap((r) => [[c, 'meta', r], [c, 'hf', r]] as const))) {
+  test(`oracle ${name}: forward, decode, chunked, batched, greedy (${layout} layout, ${run.name})`, () => {
     const oc = loadCase(name);
     const loaded = loadModelFile(join(oc.dir, layout));
     assert.equal(loaded.format, layout);
@@ -38,7 +51,7 @@ for (const [name, layout] of CASES.flatMap((c) => [[c, 'meta'], [c, 'hf']] as co
       assert.equal(loaded.config[k], oc.config[k], `config.${k}`);
     }
     assert.equal(ffnHiddenDim(loaded.config), ffnHiddenDim(oc.config), 'FFN hidden size');
-    const model = new Model({ ...loaded.config, max_seq_len: oc.config.max_seq_len }, loaded.weights, refBackend);
+    const model = new Model({ ...loaded.config, max_seq_len: oc.config.max_seq_len }, loaded.weights, run.be, { fused: run.fused });
     const V = oc.config.vocab_size;
     const tokens = oc.inputs.ints('fwd.tokens');
     const lengths = oc.inputs.ints('fwd.lengths');

@@ -9,15 +9,20 @@
  * lower ISA level (scalar | avx2 | avx512 | neon), for debugging and comparisons.
  *
  * Numerics differ from ref in two documented ways: sums accumulate in f32 (ref: float64), and
- * matmul with quantized weights at T ≤ INT8_MAX_T rounds the activations to int8 blocks first
- * (the spec is src/backend/q8act.ts). This file holds no kernel code.
+ * matmul with quantized weights rounds the activations to int8 blocks first, at every T (the spec
+ * is src/backend/q8act.ts). prepareModel hands a whole model to the native engine
+ * (native/engine.c): one call per forward pass. The training kernels (native/train_*.c,
+ * addon_train.c) are bit-identical across thread counts; an addon built before them gets the
+ * reference versions (trainKernels below). This file holds no kernel code.
  */
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
-import type { Backend, GemmLayout } from './types.js';
+import type { AdamWUpdate, AttnShape, Backend, GemmLayout, PreparedModel, PreparedModelInput } from './types.js';
+import { refBackend } from './ref.js';
+import { ffnHiddenDim } from '../model/config.js';
 import type { DType, WeightTensor } from '../tensor.js';
 
 export type NativeIsa = 'scalar' | 'avx2' | 'avx512' | 'neon';
@@ -41,9 +46,31 @@ interface Addon {
   quantizeQ8(x: Float32Array, d: Float32Array, qs: Int8Array, sums: Int32Array): void;
   readProbe(values: Float32Array, reps: number): number;
   mmapFile(path: string): ArrayBuffer;
+  engineCreate(cfg: Float64Array, mats: Uint8Array[], dtypes: Int32Array, norms: Float32Array[]): EngineHandle;
+  engineForward(h: EngineHandle, ids: Int32Array, segN: Int32Array, segPos0: Int32Array, kCaches: Float32Array[],
+    vCaches: Float32Array[], logitRows: Int32Array, logits: Float32Array, hidden: Float32Array | null): void;
   INT8_MAX_T: number;
   GEMM_MIN_T: number;
+  // training kernels (native/addon_train.c); absent from an addon built before them
+  xentForward?(x: Float32Array, targets: Int32Array, nll: Float32Array, inv: Float64Array, V: number): void;
+  xentBackward?(x: Float32Array, inv: Float64Array, targets: Int32Array, coef: Float64Array, V: number): void;
+  adamw?(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, hp: Float64Array): void;
+  sumSquares?(x: Float32Array): number;
+  rmsnormBackward?(dx: Float32Array | null, dg: Float32Array | null, dy: Float32Array, x: Float32Array, g: Float32Array, T: number, eps: number): void;
+  swigluForward?(h: Float32Array, a: Float32Array, b: Float32Array, n: number): void;
+  swigluBackward?(da: Float32Array | null, db: Float32Array | null, dh: Float32Array, a: Float32Array, b: Float32Array, n: number): void;
+  ropeRotate?(y: Float32Array, x: Float32Array, T: number, nHeads: number, headSize: number, pos: Int32Array, theta: number,
+    inverse: boolean, accumulate: boolean): void;
+  attentionTrain?(out: Float32Array, lse: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array,
+    B: number, T: number, NH: number, NKV: number, HS: number): void;
+  attentionTrainBackward?(dq: Float32Array | null, dk: Float32Array | null, dv: Float32Array | null, dout: Float32Array,
+    q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, lse: Float32Array,
+    B: number, T: number, NH: number, NKV: number, HS: number): void;
 }
+
+/** An opaque native engine record (native/engine.h); it borrows the weight memory. */
+declare const engineBrand: unique symbol;
+type EngineHandle = { readonly [engineBrand]: true };
 
 export interface NativeBackend extends Backend {
   /** Size of the thread pool (the caller counts as one thread); 1..256. */
@@ -100,6 +127,39 @@ function weight2d(w: WeightTensor, what: string): [number, number] {
   return [w.shape[0]!, w.shape[1]!];
 }
 
+/**
+ * The native engine over a model: the weight and norm arrays are passed once and kept referenced
+ * here (the engine holds raw pointers into them), so they live as long as this object.
+ */
+function prepare(a: Addon, m: PreparedModelInput): PreparedModel {
+  const c = m.config;
+  const w = m.weights;
+  const mats: WeightTensor[] = [w.tok_embeddings, w.output];
+  for (const l of w.layers) mats.push(l.wq, l.wk, l.wv, l.wo, l.w1, l.w2, l.w3);
+  const data = mats.map((t) => t.data);
+  const norms = [m.finalNorm];
+  for (let l = 0; l < c.n_layers; l++) norms.push(m.attnNorm[l]!, m.ffnNorm[l]!);
+  const cfg = Float64Array.of(c.dim, c.n_layers, c.n_heads, c.n_kv_heads, ffnHiddenDim(c), c.vocab_size, c.norm_eps, c.rope_theta);
+  const handle = a.engineCreate(cfg, data, Int32Array.from(mats, (t) => DTYPE_CODE[t.dtype]), norms);
+  const keep = { data, norms }; // referenced by the closure below: alive while the handle is
+  return {
+    forward(ids, segments, logitRows, logits, hidden) {
+      const kc: Float32Array[] = [];
+      const vc: Float32Array[] = [];
+      const segN = new Int32Array(segments.length);
+      const segPos0 = new Int32Array(segments.length);
+      segments.forEach((s, i) => {
+        segN[i] = s.n;
+        segPos0[i] = s.pos0;
+        for (const k of s.k) kc.push(k);
+        for (const v of s.v) vc.push(v);
+      });
+      a.engineForward(handle, ids, segN, segPos0, kc, vc, logitRows, logits, hidden);
+      void keep;
+    },
+  };
+}
+
 function wrap(a: Addon): NativeBackend {
   return {
     name: 'native',
@@ -127,6 +187,45 @@ function wrap(a: Addon): NativeBackend {
     quantizeQ8: (x, d, qs, sums) => a.quantizeQ8(x, d, qs, sums),
     readProbe: (values, reps) => a.readProbe(values, reps),
     mmapFile: (path) => a.mmapFile(path),
+    prepareModel: (m) => prepare(a, m),
+    ...trainKernels(a),
+  };
+}
+
+type TrainKernels = Pick<Backend, 'xentForward' | 'xentBackward' | 'adamw' | 'sumSquares' | 'rmsnormBackward' |
+  'swigluForward' | 'swigluBackward' | 'ropeRotate' | 'attentionTrain' | 'attentionTrainBackward'>;
+
+/** The training kernels of the addon; the reference ones when the addon predates them (stale build). */
+function trainKernels(a: Addon): TrainKernels {
+  const { xentForward, xentBackward, adamw, sumSquares, rmsnormBackward, swigluForward, swigluBackward, ropeRotate,
+    attentionTrain, attentionTrainBackward } = a;
+  if (!xentForward || !xentBackward || !adamw || !sumSquares || !rmsnormBackward || !swigluForward || !swigluBackward ||
+    !ropeRotate || !attentionTrain || !attentionTrainBackward) {
+    const r = refBackend;
+    return {
+      xentForward: r.xentForward, xentBackward: r.xentBackward, adamw: r.adamw, sumSquares: r.sumSquares,
+      rmsnormBackward: r.rmsnormBackward, swigluForward: r.swigluForward, swigluBackward: r.swigluBackward,
+      ropeRotate: r.ropeRotate, attentionTrain: r.attentionTrain, attentionTrainBackward: r.attentionTrainBackward,
+    };
+  }
+  const hp = new Float64Array(8); // AdamW constants in native/train.h HP_* order
+  const adamwHp = (u: AdamWUpdate): Float64Array => {
+    hp[0] = u.decay; hp[1] = u.beta1; hp[2] = u.c1; hp[3] = u.beta2; hp[4] = u.c2; hp[5] = u.stepSize; hp[6] = u.invSqrtBc2; hp[7] = u.eps;
+    return hp;
+  };
+  return {
+    xentForward: (x, targets, nll, inv, V) => xentForward(x, targets, nll, inv, V),
+    xentBackward: (x, inv, targets, coef, V) => xentBackward(x, inv, targets, coef, V),
+    adamw: (w, g, m, v, u) => adamw(w, g, m, v, adamwHp(u)),
+    sumSquares: (x) => sumSquares(x),
+    rmsnormBackward: (dx, dg, dy, x, g, T, eps) => rmsnormBackward(dx, dg, dy, x, g, T, eps),
+    swigluForward: (h, x, y, n) => swigluForward(h, x, y, n),
+    swigluBackward: (da, db, dh, x, y, n) => swigluBackward(da, db, dh, x, y, n),
+    ropeRotate: (y, x, T, nHeads, headSize, pos, theta, inverse, accumulate) =>
+      ropeRotate(y, x, T, nHeads, headSize, pos, theta, inverse, accumulate),
+    attentionTrain: (out, lse, q, k, v, s: AttnShape) => attentionTrain(out, lse, q, k, v, s.B, s.T, s.NH, s.NKV, s.HS),
+    attentionTrainBackward: (dq, dk, dv, dout, q, k, v, out, lse, s: AttnShape) =>
+      attentionTrainBackward(dq, dk, dv, dout, q, k, v, out, lse, s.B, s.T, s.NH, s.NKV, s.HS),
   };
 }
 

@@ -9,6 +9,8 @@
  * query head h reads kv head floor(h / (NH / NKV)).
  */
 import type { WeightTensor } from '../tensor.js';
+import type { LlamaConfig } from '../model/config.js';
+import type { ModelWeights } from '../model/weights.js';
 
 /** Operand layouts of `gemm`: N = as stored (row-major), T = transposed. */
 export type GemmLayout = 'NT' | 'NN' | 'TN';
@@ -58,4 +60,127 @@ export interface Backend {
 
   /** x (n) += y (n). */
   add(x: Float32Array, y: Float32Array, n: number): void;
+
+  /**
+   * Optional: a whole forward pass in one call (the native engine). src/model/forward.ts uses it
+   * when present; it must compute what forward.ts computes with the kernels above.
+   */
+  prepareModel?(model: PreparedModelInput): PreparedModel;
+
+  // ---- training kernels (src/train). Backward kernels ACCUMULATE (+=) into the gradients they
+  // are given; a null gradient is not wanted. R = rows, V = vocab, B = sequences of T positions.
+
+  /**
+   * Fused softmax cross-entropy, rows r < R = targets.length of x (R, V), in place:
+   * x[r] ← exp(x[r] − max_r), inv[r] = 1 / Σ_v exp(x[r, v] − max_r),
+   * nll[r] = logsumexp(x[r]) − x[r, targets[r]].
+   */
+  xentForward(x: Float32Array, targets: Int32Array, nll: Float32Array, inv: Float64Array, V: number): void;
+
+  /** Backward over the exps xentForward left in x, in place: x[r, v] ← coef[r]·(x[r, v]·inv[r] − δ(v, targets[r])). */
+  xentBackward(x: Float32Array, inv: Float64Array, targets: Int32Array, coef: Float64Array, V: number): void;
+
+  /**
+   * One AdamW element update of w with gradient g and moments m, v (all length n), in float64
+   * arithmetic in exactly this order, each result stored as float32:
+   *   m' = β1·m + c1·g ;  v' = β2·v + c2·g·g ;  w' = w·decay − (stepSize·m') / (sqrt(v')·invSqrtBc2 + eps)
+   */
+  adamw(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, u: AdamWUpdate): void;
+
+  /** Σ x² in float64 (the order of the sum is the backend's, but fixed). */
+  sumSquares(x: Float32Array): number;
+
+  /**
+   * RMSNorm backward for y = x·r·g, r = 1/sqrt(mean(x²) + eps) per row of x (T, C), g (C):
+   *   dx += r·g·dy − x·r³·Σ(dy·g·x)/C ;  dg += Σ_t dy·x·r.
+   */
+  rmsnormBackward(
+    dx: Float32Array | null, dg: Float32Array | null, dy: Float32Array, x: Float32Array, g: Float32Array, T: number, eps: number,
+  ): void;
+
+  /** h (n) = silu(a)·b (out of place; the inference `swiglu` overwrites its gate). */
+  swigluForward(h: Float32Array, a: Float32Array, b: Float32Array, n: number): void;
+
+  /** da += dh·b·σ(a)·(1 + a·(1 − σ(a))) ;  db += dh·silu(a). */
+  swigluBackward(da: Float32Array | null, db: Float32Array | null, dh: Float32Array, a: Float32Array, b: Float32Array, n: number): void;
+
+  /**
+   * y (T, nHeads*HS) (+)= x rotated as `rope` does (by −angle when inverse: the backward, since a
+   * rotation's transpose is the opposite rotation). y may alias x unless accumulating.
+   */
+  ropeRotate(
+    y: Float32Array, x: Float32Array, T: number, nHeads: number, headSize: number, pos: Int32Array, theta: number,
+    inverse: boolean, accumulate: boolean,
+  ): void;
+
+  /**
+   * Causal GQA self-attention of B sequences of T positions (each starting at position 0):
+   * q (B*T, NH*HS), k, v (B*T, NKV*HS) → out (B*T, NH*HS), as `attention` computes per sequence;
+   * lse (B, NH, T) receives log Σ_s exp(q·k_s/sqrt(HS)) of every query row, for the backward.
+   */
+  attentionTrain(out: Float32Array, lse: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, s: AttnShape): void;
+
+  /**
+   * Its backward: dq, dk, dv += the gradients for dout, given the forward's inputs, output and lse.
+   * With P = exp(q·kᵀ/sqrt(HS) − lse) (causal) and D = rowsum(dout ⊙ out):
+   *   dv += Pᵀ·dout ;  dS = P ⊙ (dout·vᵀ − D)/sqrt(HS) ;  dq += dS·k ;  dk += dSᵀ·q
+   * (per query head h and its kv head h / (NH/NKV)).
+   */
+  attentionTrainBackward(
+    dq: Float32Array | null, dk: Float32Array | null, dv: Float32Array | null, dout: Float32Array, q: Float32Array,
+    k: Float32Array, v: Float32Array, out: Float32Array, lse: Float32Array, s: AttnShape,
+  ): void;
+}
+
+/** The shape of a training attention call: B sequences, T positions, NH / NKV heads of HS. */
+export interface AttnShape {
+  B: number;
+  T: number;
+  NH: number;
+  NKV: number;
+  HS: number;
+}
+
+/** The constants of one AdamW step for `Backend.adamw` (src/train/optim.ts computes them). */
+export interface AdamWUpdate {
+  /** 1 − lr·weightDecay for decayed parameters, else 1 */
+  decay: number;
+  beta1: number;
+  /** (1 − β1)·gradScale */
+  c1: number;
+  beta2: number;
+  /** (1 − β2)·gradScale² */
+  c2: number;
+  /** lr / (1 − β1ᵗ) */
+  stepSize: number;
+  /** 1 / sqrt(1 − β2ᵗ) */
+  invSqrtBc2: number;
+  eps: number;
+}
+
+/** What prepareModel borrows: the model's shape, its weights, and float32 norm vectors (C). */
+export interface PreparedModelInput {
+  config: LlamaConfig;
+  weights: ModelWeights;
+  attnNorm: readonly Float32Array[];
+  ffnNorm: readonly Float32Array[];
+  finalNorm: Float32Array;
+}
+
+/** One run of new tokens of one sequence for PreparedModel.forward. */
+export interface PreparedSegment {
+  /** tokens, and the cache length before them (their first position) */
+  n: number;
+  pos0: number;
+  /** per layer (S, NKV*HS), S ≥ pos0 + n; rows pos0 .. pos0+n-1 get written */
+  k: readonly Float32Array[];
+  v: readonly Float32Array[];
+}
+
+export interface PreparedModel {
+  /**
+   * ids (T) of all segments in order; logits (rows, V) for the ascending token indices in
+   * logitRows; hidden (T, C) of final-normed states when given. Ids must be in the vocabulary.
+   */
+  forward(ids: Int32Array, segments: readonly PreparedSegment[], logitRows: Int32Array, logits: Float32Array, hidden: Float32Array | null): void;
 }

@@ -8,9 +8,11 @@
  * the data section); padding to `general.alignment` (default 32); the data section. Strings are a
  * u64 byte length plus UTF-8 bytes; arrays are a u32 item type, u64 count, then the items.
  *
- * Metadata is read eagerly; tensor data lazily, one positioned read per tensor, so a model is
- * never held twice (peak memory ≈ file size). Tensor shapes come out in PyTorch order
- * (ne reversed). Writing lives in gguf-writer.ts; block decoding in quants.ts.
+ * Metadata is read eagerly. Tensor data is either a view into a memory mapping of the whole file
+ * (readGgufModel with the native addon: no copy, nothing read until used, resident memory ≈ the
+ * pages touched) or read lazily, one positioned read per tensor, so a model is never held twice
+ * (peak memory ≈ file size). Tensor shapes come out in PyTorch order (ne reversed). Writing lives
+ * in gguf-writer.ts; block decoding in quants.ts.
  */
 import { DTYPE_LAYOUT, type DType, type WeightTensor } from '../tensor.js';
 import { FileReader } from '../util/fs.js';
@@ -19,6 +21,7 @@ import { headDim, validateConfig, type LlamaConfig } from '../model/config.js';
 import { assembleWeights, expectedShapes, LAYER_KEYS, metaKey, type LayerKey } from '../model/weights.js';
 import type { SpmVocab } from '../tokenizer/vocab.js';
 import type { LoadedModel } from './types.js';
+import { nativeBackend } from '../backend/native.js';
 
 // ---------------------------------------------------------------------------------------------
 // metadata values
@@ -124,6 +127,8 @@ export interface GgufFile {
   alignment: number;
   /** absolute file offset of the data section */
   dataOffset: number;
+  /** bytes in the file */
+  size: number;
   metadata: Map<string, GgufValue>;
   tensors: Map<string, GgufTensorInfo>;
   /** reads one tensor's bytes from disk (a fresh buffer each call) */
@@ -320,7 +325,7 @@ export function openGguf(path: string): GgufFile {
     }
 
     return {
-      path, version, alignment, dataOffset, metadata, tensors,
+      path, version, alignment, dataOffset, size: file.size, metadata, tensors,
       readTensor(name: string): WeightTensor {
         const t = tensors.get(name);
         if (!t) throw new Llama2Error(`${what}: no tensor named "${name}"`);
@@ -473,12 +478,29 @@ function readVocab(g: GgufFile, m: ReturnType<typeof metaReader>, tokens: ArrayL
   };
 }
 
+export interface ReadGgufOptions {
+  /**
+   * Map the file into memory (native addon's mmapFile) and return weights that are views into
+   * the mapping: no copy, load time independent of the model size, resident memory ≈ the pages
+   * touched (shared with the page cache). Writes to the views stay private to the process.
+   * Default: on when the native addon is loaded, unless LLAMA2_MMAP=0; off (or unavailable)
+   * means one positioned read per tensor into a fresh buffer.
+   */
+  mmap?: boolean;
+}
+
+/** Whether readGgufModel maps files by default (the addon is loaded and LLAMA2_MMAP is not 0). */
+export function ggufMmapDefault(): boolean {
+  return nativeBackend !== null && process.env['LLAMA2_MMAP'] !== '0';
+}
+
 /**
  * Reads a Llama-2 GGUF file: config from `llama.*` metadata, weights under Meta names (GGUF keeps
  * q/k in Meta's interleaved RoPE layout, so nothing is permuted), the SentencePiece vocabulary from
- * `tokenizer.ggml.*` when the tokenizer model is "llama". Each tensor is read once from disk.
+ * `tokenizer.ggml.*` when the tokenizer model is "llama". Tensors are views into a memory mapping
+ * of the file (see ReadGgufOptions.mmap), or each is read once from disk.
  */
-export function readGgufModel(path: string): LoadedModel {
+export function readGgufModel(path: string, opts: ReadGgufOptions = {}): LoadedModel {
   const g = openGguf(path);
   try {
     const what = `GGUF ${path}`;
@@ -509,9 +531,17 @@ export function readGgufModel(path: string): LoadedModel {
         );
       }
     }
+    const useMmap = (opts.mmap ?? ggufMmapDefault()) && nativeBackend !== null;
+    const mapping = useMmap ? nativeBackend!.mmapFile(path) : null;
+    if (mapping && mapping.byteLength !== g.size) {
+      throw new Llama2Error(`${what}: the file changed while it was being opened (${g.size} bytes, then ${mapping.byteLength})`);
+    }
     const weights = assembleWeights(config, (meta) => {
       const name = byMeta.get(meta);
-      return name !== undefined && g.tensors.has(name) ? g.readTensor(name) : undefined;
+      const t = name !== undefined ? g.tensors.get(name) : undefined;
+      if (!t) return undefined;
+      // GGUF data is aligned (≥ 32 bytes) inside a page-aligned mapping: F32 views are aligned too
+      return mapping ? { dtype: t.dtype, shape: [...t.shape], data: new Uint8Array(mapping, t.offset, t.nbytes) } : g.readTensor(name!);
     }, what);
 
     const counts = new Map<DType, number>();
@@ -527,6 +557,7 @@ export function readGgufModel(path: string): LoadedModel {
       metadata_keys: g.metadata.size,
       tokenizer_model: tokModel ?? 'none',
       tied_output: !g.tensors.has('output.weight'),
+      tensor_data: mapping ? 'memory-mapped' : 'read',
     };
     return { format: 'gguf', path, config, weights, vocab, vocabSource: vocab ? 'GGUF metadata' : null, info };
   } finally {

@@ -9,12 +9,16 @@
  * That is the batched decoding that rejection sampling and PPO need, and plain prefill/decode is
  * the one-segment case.
  *
+ * With a backend that offers a whole-forward engine (Backend.prepareModel: the native addon) the
+ * same computation runs in one native call per forward (forwardEngine); the kernel-by-kernel code
+ * below stays the spec that tests compare the engine with (ModelOptions.fused = false runs it).
+ *
  * The engine sees token ids only: no tokenizer, no sampling, no chat format.
  *
  * Legend: T = tokens of all segments together, C = dim, H = FFN hidden, V = vocab,
  * NH / NKV = query / kv heads, HS = head size, S = cache capacity.
  */
-import type { Backend } from '../backend/types.js';
+import type { Backend, PreparedModel } from '../backend/types.js';
 import { ffnHiddenDim, headDim, type LlamaConfig } from './config.js';
 import type { ModelWeights } from './weights.js';
 import { toFloat32 } from '../tensor.js';
@@ -73,6 +77,15 @@ export interface ForwardResult {
   hidden: Float32Array[];
 }
 
+export interface ModelOptions {
+  /**
+   * Use the backend's whole-forward engine (Backend.prepareModel) when it has one: one native
+   * call per forward instead of one per kernel. Default true; false runs the kernel-by-kernel
+   * path below, which is the engine's spec (tests compare the two).
+   */
+  fused?: boolean;
+}
+
 /** A model ready to run: config, weights (any dtype), the backend, and reusable scratch buffers. */
 export class Model {
   readonly hiddenDim: number;
@@ -82,14 +95,34 @@ export class Model {
   private readonly finalNorm: Float32Array;
   private scratchT = 0;
   private s: Record<'x' | 'xb' | 'q' | 'k' | 'v' | 'att' | 'h1' | 'h3', Float32Array> | null = null;
+  private readonly fused: boolean;
+  /** the backend's engine and the weight byte arrays it was built from (rebuilt if any is replaced) */
+  private engine: { run: PreparedModel; data: Uint8Array[] } | null = null;
 
-  constructor(readonly config: LlamaConfig, readonly weights: ModelWeights, readonly backend: Backend) {
+  constructor(readonly config: LlamaConfig, readonly weights: ModelWeights, readonly backend: Backend, opts: ModelOptions = {}) {
     this.hiddenDim = ffnHiddenDim(config);
     this.headSize = headDim(config);
     // norm weights are tiny: keep float32 copies (views when stored as aligned F32, so training updates show)
     this.attnNorm = weights.layers.map((l) => toFloat32(l.attention_norm));
     this.ffnNorm = weights.layers.map((l) => toFloat32(l.ffn_norm));
     this.finalNorm = toFloat32(weights.norm);
+    this.fused = opts.fused ?? true;
+  }
+
+  /** The backend's engine for these weights, or null when the backend has none (or fused is off). */
+  private prepared(): PreparedModel | null {
+    if (!this.fused || !this.backend.prepareModel) return null;
+    const w = this.weights;
+    const data = [w.tok_embeddings.data, w.output.data];
+    for (const l of w.layers) data.push(l.wq.data, l.wk.data, l.wv.data, l.wo.data, l.w1.data, l.w2.data, l.w3.data);
+    const e = this.engine;
+    if (!e || e.data.length !== data.length || e.data.some((d, i) => d !== data[i])) {
+      const run = this.backend.prepareModel({
+        config: this.config, weights: w, attnNorm: this.attnNorm, ffnNorm: this.ffnNorm, finalNorm: this.finalNorm,
+      });
+      this.engine = { run, data };
+    }
+    return this.engine!.run;
   }
 
   newCache(capacity = this.config.max_seq_len): KVCache {
@@ -151,6 +184,8 @@ export class Model {
         }
       }
     }
+    const engine = this.prepared();
+    if (engine) return this.forwardEngine(engine, segments, ids, mode, opts.hidden ?? false);
     const s = this.scratch(T);
     const x = s.x.subarray(0, T * c.dim); // (T, C)
     be.embedding(x, this.weights.tok_embeddings, ids);
@@ -216,6 +251,47 @@ export class Model {
       for (const seg of segments) {
         const n = seg.tokens.length;
         result.hidden.push(x.slice(t0 * c.dim, (t0 + n) * c.dim));
+        t0 += n;
+      }
+    }
+    return result;
+  }
+
+  /** forward() through the backend's engine: the same computation in one call. */
+  private forwardEngine(
+    engine: PreparedModel, segments: readonly Segment[], ids: Int32Array, mode: LogitsMode, wantHidden: boolean,
+  ): ForwardResult {
+    const c = this.config;
+    const T = ids.length;
+    const rows: number[] = [];
+    if (mode === 'all') for (let t = 0; t < T; t++) rows.push(t);
+    else if (mode === 'last') {
+      let t0 = 0;
+      for (const seg of segments) rows.push((t0 += seg.tokens.length) - 1);
+    }
+    const logits = new Float32Array(rows.length * c.vocab_size); // (rows, V)
+    const hidden = wantHidden ? new Float32Array(T * c.dim) : null; // (T, C)
+    engine.forward(
+      ids, segments.map((seg) => ({ n: seg.tokens.length, pos0: seg.cache.length, k: seg.cache.k, v: seg.cache.v })),
+      Int32Array.from(rows), logits, hidden,
+    );
+    for (const seg of segments) seg.cache.length += seg.tokens.length;
+    const result: ForwardResult = { logits: [], hidden: [] };
+    let t0 = 0;
+    if (mode === 'last') {
+      for (let i = 0; i < segments.length; i++) result.logits.push(logits.subarray(i * c.vocab_size, (i + 1) * c.vocab_size));
+    } else if (mode === 'all') {
+      for (const seg of segments) {
+        const n = seg.tokens.length;
+        result.logits.push(logits.subarray(t0 * c.vocab_size, (t0 + n) * c.vocab_size));
+        t0 += n;
+      }
+    }
+    if (hidden) {
+      t0 = 0;
+      for (const seg of segments) {
+        const n = seg.tokens.length;
+        result.hidden.push(hidden.slice(t0 * c.dim, (t0 + n) * c.dim));
         t0 += n;
       }
     }

@@ -13,7 +13,7 @@
  */
 import { Llama2Error } from '../util/errors.js';
 import type { Tape, Var } from './tape.js';
-import { logprobRowsBackward, rowLogSumExp, xentBackwardInPlace, xentForwardInPlace } from './kernels.js';
+import { logprobRowsBackward, rowLogSumExp } from './kernels.js';
 
 export interface LossResult {
   /** the loss as a 1-element Var (call tape.backward(loss)) */
@@ -34,7 +34,8 @@ export interface CrossEntropyResult extends LossResult {
  * mask (N, 0/1 or any non-negative weights). The logits' gradient (N·V, often the largest buffer
  * of a step) is written over the logits themselves when nothing else reads them:
  *  - consumeLogits: the caller promises no one else reads the logits, ever (lmLoss does): the
- *    forward already replaces them with exps, and the backward needs no second exp pass;
+ *    forward already replaces them with exps and the backward needs no second exp pass (both are
+ *    the backend's fused xentForward / xentBackward);
  *  - otherwise the backward overwrites them only if this loss is their only reader so far.
  */
 export function crossEntropy(
@@ -57,7 +58,7 @@ export function crossEntropy(
   const stat = new Float64Array(N); // 1/Σexp per row (consume) or logsumexp per row
   const consume = opts.consumeLogits === true;
   if (consume) {
-    xentForwardInPlace(logits.data, stat, nll, targets, V);
+    tape.backend.xentForward(logits.data, targets, nll, stat, V);
   } else {
     for (let n = 0; n < N; n++) {
       stat[n] = rowLogSumExp(logits.data, n, V);
@@ -74,7 +75,7 @@ export function crossEntropy(
     for (let n = 0; n < N; n++) c[n] = dl[0]! * weights[n]!;
     if (consume) {
       if (logits.grad) throw new Error('cross-entropy: consumed logits received another gradient');
-      xentBackwardInPlace(logits.data, stat, targets, c, V);
+      tape.backend.xentBackward(logits.data, stat, targets, c, V);
       logits.grad = logits.data;
       return;
     }

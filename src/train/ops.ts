@@ -3,20 +3,21 @@
  * tape: embedding, linear, RMSNorm, RoPE, causal GQA attention, SwiGLU, residual add.
  * Losses are in loss.ts, the reward head and ranking loss in reward.ts.
  *
- * Linear layers go through backend.gemm: forward NT (y = x·Wᵀ), input gradient NN (dx += dy·W),
- * weight gradient TN (dW += dyᵀ·x), accumulating into the parameter's persistent gradient.
- * Every op reads its inputs' data again in the backward, so no op may overwrite an input in
- * place (the cross-entropy in loss.ts is the one exception, and checks that it is safe).
+ * Every kernel is the tape's backend's (src/backend/types.ts, forward kernels and the "training
+ * kernels"), so the native backend runs the whole step natively; the embedding is a row copy here.
+ * Linear layers go through backend.gemm: forward NT (y = x·Wᵀ), input gradient NN (dx += dy·W;
+ * a GEMM that overwrites when dx is new, see Tape.gradSlot), weight gradient TN (dW += dyᵀ·x),
+ * accumulating into the parameter's persistent gradient. Gradient buffers an op is the last to
+ * read may become another's (add, rope: no copy). Every op reads its inputs' data again in the
+ * backward, so no op may overwrite an input's data in place (the cross-entropy in loss.ts is the
+ * one exception, and checks that it is safe).
  *
  * Legend: N = rows (B*T tokens), C = dim, K = in features, M = out features, H = FFN hidden,
  * NH / NKV = heads, HS = head size.
  */
 import type { Tape, Var } from './tape.js';
-import {
-  embeddingBackward, embeddingForward, rmsnormBackward, rmsnormForward, ropeBackward, ropeForward,
-  swigluBackward, swigluForward,
-} from './kernels.js';
-import { attentionBackward, attentionForward, attnBackwardScratchSize, type AttnShape } from './attention.js';
+import { embeddingBackward, embeddingForward } from './kernels.js';
+import { attentionBackward, attentionForward, attnLseSize, type AttnShape } from './attention.js';
 
 function cols(v: Var): number {
   return v.shape[v.shape.length - 1]!;
@@ -49,7 +50,10 @@ export function linear(tape: Tape, x: Var, w: Var): Var {
   const y = tape.output([N, M], x, w); // (N, M)
   tape.backend.gemm(y.data, x.data, w.data, N, M, K, 'NT', false);
   tape.record(y, (dy) => {
-    if (x.requiresGrad) tape.backend.gemm(tape.grad(x), dy, w.data, N, K, M, 'NN', true); // dx (N, K) += dy·W
+    if (x.requiresGrad) {
+      const { grad, accumulate } = tape.gradSlot(x);
+      tape.backend.gemm(grad, dy, w.data, N, K, M, 'NN', accumulate); // dx (N, K) (+)= dy·W
+    }
     if (w.requiresGrad) tape.backend.gemm(tape.grad(w), dy, x.data, M, K, N, 'TN', true); // dW (M, K) += dyᵀ·x
   });
   return y;
@@ -61,10 +65,10 @@ export function rmsnorm(tape: Tape, x: Var, g: Var, eps: number): Var {
   const N = rows(x);
   checkShape('rmsnorm', cols(x) === C, () => `input has ${cols(x)} features, weight has ${C}`);
   const y = tape.output([N, C], x, g);
-  const rstd = tape.scratch(N); // (N)
-  rmsnormForward(y.data, rstd, x.data, g.data, N, eps);
+  tape.backend.rmsnorm(y.data, x.data, g.data, N, eps);
   tape.record(y, (dy) => {
-    rmsnormBackward(x.requiresGrad ? tape.grad(x) : null, g.requiresGrad ? tape.grad(g) : null, dy, x.data, g.data, rstd, N);
+    if (!x.requiresGrad && !g.requiresGrad) return;
+    tape.backend.rmsnormBackward(x.requiresGrad ? tape.grad(x) : null, g.requiresGrad ? tape.grad(g) : null, dy, x.data, g.data, N, eps);
   });
   return y;
 }
@@ -74,27 +78,35 @@ export function rope(tape: Tape, x: Var, nHeads: number, headSize: number, pos: 
   const N = rows(x);
   checkShape('rope', cols(x) === nHeads * headSize && pos.length === N, () => `x [${x.shape.join(', ')}], ${nHeads}×${headSize} heads, ${pos.length} positions`);
   const y = tape.output(x.shape, x);
-  ropeForward(y.data, x.data, N, nHeads, headSize, pos, theta);
+  tape.backend.ropeRotate(y.data, x.data, N, nHeads, headSize, pos, theta, false, false);
   tape.record(y, (dy) => {
-    if (x.requiresGrad) ropeBackward(tape.grad(x), dy, N, nHeads, headSize, pos, theta);
+    // dx += rotate(dy) by −angle (a rotation's transpose); dy can become dx when it is x's first gradient
+    if (!x.requiresGrad) return;
+    if (!x.grad) {
+      tape.backend.ropeRotate(dy, dy, N, nHeads, headSize, pos, theta, true, false);
+      x.grad = dy;
+    } else {
+      tape.backend.ropeRotate(x.grad, dy, N, nHeads, headSize, pos, theta, true, true);
+    }
   });
   return y;
 }
 
 /**
  * Causal self-attention over B rows of T positions: q (B*T, NH*HS), k, v (B*T, NKV*HS), already
- * rotated. Returns (B*T, NH*HS). Saves nothing: the backward recomputes the probabilities
- * (see attention.ts).
+ * rotated. Returns (B*T, NH*HS). Saves one log-sum-exp per query row and head; the backward
+ * recomputes the probabilities from it (see attention.ts).
  */
 export function attention(tape: Tape, q: Var, k: Var, v: Var, s: AttnShape): Var {
   const N = s.B * s.T;
   checkShape('attention', q.data.length === N * s.NH * s.HS && k.data.length === N * s.NKV * s.HS && v.data.length === k.data.length,
     () => `q [${q.shape.join(', ')}], k [${k.shape.join(', ')}], v [${v.shape.join(', ')}] for B=${s.B} T=${s.T} NH=${s.NH} NKV=${s.NKV} HS=${s.HS}`);
   const out = tape.output([N, s.NH * s.HS], q, k, v);
-  attentionForward(tape.backend, out.data, q.data, k.data, v.data, s);
+  const lse = tape.scratch(attnLseSize(s)); // (B, NH, T)
+  attentionForward(tape.backend, out.data, lse, q.data, k.data, v.data, s);
   tape.record(out, (dout) => {
     attentionBackward(tape.backend, q.requiresGrad ? tape.grad(q) : null, k.requiresGrad ? tape.grad(k) : null,
-      v.requiresGrad ? tape.grad(v) : null, dout, q.data, k.data, v.data, out.data, s, tape.scratch(attnBackwardScratchSize(s)));
+      v.requiresGrad ? tape.grad(v) : null, dout, q.data, k.data, v.data, out.data, lse, s);
   });
   return out;
 }
@@ -103,10 +115,10 @@ export function attention(tape: Tape, q: Var, k: Var, v: Var, s: AttnShape): Var
 export function swiglu(tape: Tape, a: Var, b: Var): Var {
   checkShape('swiglu', a.data.length === b.data.length, () => `gate has ${a.data.length} values, up has ${b.data.length}`);
   const h = tape.output(a.shape, a, b);
-  const sig = tape.recording ? tape.scratch(a.data.length) : undefined; // σ(a), saves an exp per element in the backward
-  swigluForward(h.data, a.data, b.data, a.data.length, sig);
+  tape.backend.swigluForward(h.data, a.data, b.data, a.data.length);
   tape.record(h, (dh) => {
-    swigluBackward(a.requiresGrad ? tape.grad(a) : null, b.requiresGrad ? tape.grad(b) : null, dh, a.data, b.data, sig!, a.data.length);
+    if (!a.requiresGrad && !b.requiresGrad) return;
+    tape.backend.swigluBackward(a.requiresGrad ? tape.grad(a) : null, b.requiresGrad ? tape.grad(b) : null, dh, a.data, b.data, a.data.length);
   });
   return h;
 }

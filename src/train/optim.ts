@@ -12,8 +12,13 @@
  * Defaults follow the Llama 2 paper: β = (0.9, 0.95), eps 1e-5, weight decay 0.1 (the oracle
  * fixtures and the PyTorch baseline use eps 1e-8 and lr 3e-4; pass them). Not here: the learning
  * rate schedule (schedule.ts), gradient computation (tape.ts).
+ *
+ * The element loops are the backend's (Backend.adamw, Backend.sumSquares): pass the training
+ * tape's backend to run them natively; the AdamW update is bit-identical on every backend.
  */
 import { Llama2Error } from '../util/errors.js';
+import type { Backend } from '../backend/types.js';
+import { refBackend } from '../backend/ref.js';
 import type { Param } from './params.js';
 
 export interface AdamWOptions {
@@ -40,7 +45,8 @@ export class AdamW {
   private readonly m: Float32Array[];
   private readonly v: Float32Array[];
 
-  constructor(readonly params: readonly Param[], opts: Partial<AdamWOptions> = {}) {
+  /** backend: runs the update loop (default: the reference backend, plain TypeScript) */
+  constructor(readonly params: readonly Param[], opts: Partial<AdamWOptions> = {}, readonly backend: Backend = refBackend) {
     this.opts = { ...ADAMW_DEFAULTS, ...opts };
     const names = new Set<string>();
     for (const p of params) {
@@ -66,7 +72,8 @@ export class AdamW {
     const c2 = (1 - b2) * gradScale * gradScale;
     for (let j = 0; j < this.params.length; j++) {
       const p = this.params[j]!;
-      adamwUpdate(p.f32, p.grad, this.m[j]!, this.v[j]!, p.decay && wd !== 0 ? 1 - lr * wd : 1, b1, c1, b2, c2, stepSize, invSqrtBc2, eps);
+      const decay = p.decay && wd !== 0 ? 1 - lr * wd : 1;
+      this.backend.adamw(p.f32, p.grad, this.m[j]!, this.v[j]!, { decay, beta1: b1, c1, beta2: b2, c2, stepSize, invSqrtBc2, eps });
     }
   }
 
@@ -97,38 +104,17 @@ export class AdamW {
   }
 }
 
-/**
- * The AdamW element update over one parameter (see the file header), with the gradient scale
- * folded into c1 = (1 − β1)·scale and c2 = (1 − β2)·scale²; float64 arithmetic, float32 storage.
- */
-function adamwUpdate(
-  w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, decay: number,
-  b1: number, c1: number, b2: number, c2: number, stepSize: number, invSqrtBc2: number, eps: number,
-): void {
-  for (let i = 0; i < w.length; i++) {
-    const gi = g[i]!;
-    const mi = b1 * m[i]! + c1 * gi;
-    const vi = b2 * v[i]! + c2 * gi * gi;
-    m[i] = mi;
-    v[i] = vi;
-    w[i] = w[i]! * decay - (stepSize * mi) / (Math.sqrt(vi) * invSqrtBc2 + eps);
-  }
-}
-
-/** L2 norm of all gradients together (float64 sum). */
-export function gradNorm(params: readonly Param[]): number {
+/** L2 norm of all gradients together (float64 sums of squares, per parameter in order). */
+export function gradNorm(params: readonly Param[], backend: Backend = refBackend): number {
   let ss = 0;
-  for (const p of params) {
-    const g = p.grad;
-    for (let i = 0; i < g.length; i++) ss += g[i]! * g[i]!;
-  }
+  for (const p of params) ss += backend.sumSquares(p.grad);
   return Math.sqrt(ss);
 }
 
 /** The global gradient norm and torch's clip coefficient min(1, maxNorm/(norm + 1e-6)); grads untouched. */
-export function clipCoefficient(params: readonly Param[], maxNorm: number): { norm: number; coef: number } {
+export function clipCoefficient(params: readonly Param[], maxNorm: number, backend: Backend = refBackend): { norm: number; coef: number } {
   if (!(maxNorm > 0)) throw new Llama2Error(`gradient clipping: max norm must be > 0, found ${maxNorm}`);
-  const norm = gradNorm(params);
+  const norm = gradNorm(params, backend);
   return { norm, coef: Math.min(1, maxNorm / (norm + 1e-6)) };
 }
 
@@ -136,8 +122,8 @@ export function clipCoefficient(params: readonly Param[], maxNorm: number): { no
  * Scales all gradients by coef = min(1, maxNorm/(norm + 1e-6)) (torch clip_grad_norm_).
  * Returns the pre-clip norm and the coefficient.
  */
-export function clipGradNorm(params: readonly Param[], maxNorm: number): { norm: number; coef: number } {
-  const { norm, coef } = clipCoefficient(params, maxNorm);
+export function clipGradNorm(params: readonly Param[], maxNorm: number, backend: Backend = refBackend): { norm: number; coef: number } {
+  const { norm, coef } = clipCoefficient(params, maxNorm, backend);
   if (coef < 1) {
     for (const p of params) {
       const g = p.grad;

@@ -224,9 +224,9 @@ async function trainLoop(
     weights = initModelWeights(cfg, c.seed, { tied: c.tie_embeddings, std: c.init_std });
   }
   const model = trainModel(cfg, weights);
-  const opt = new AdamW(model.params, { lr: c.lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: c.weight_decay });
-  if (ckOptimizer) opt.loadOptimizerState(ckOptimizer);
   const be = o.backend ?? selectBackend({ threads: c.threads ?? undefined });
+  const opt = new AdamW(model.params, { lr: c.lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: c.weight_decay }, be);
+  if (ckOptimizer) opt.loadOptimizerState(ckOptimizer);
   const threads = threadsOf(be);
   const tape = new Tape(be);
   const evalTape = new Tape(be, false);
@@ -315,7 +315,7 @@ async function trainLoop(
     if (!Number.isFinite(loss)) {
       throw new Llama2Error(`training diverged at step ${s + 1}: loss is ${loss}; lower lr (now ${c.lr}) or raise warmup_steps`);
     }
-    const { norm, coef } = clipCoefficient(model.params, c.grad_clip);
+    const { norm, coef } = clipCoefficient(model.params, c.grad_clip, be);
     lr = lrAt(s, schedule);
     opt.step(lr, coef);
     const dt = (performance.now() - ts) / 1000;

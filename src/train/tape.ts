@@ -120,6 +120,17 @@ export class Tape {
     return v.grad;
   }
 
+  /**
+   * The gradient buffer of v for a kernel that can either add into it or overwrite it (a GEMM):
+   * on first use the buffer is new and not zeroed, and `accumulate` is false, so the kernel must
+   * write every element. Saves a zero-fill pass over the buffer.
+   */
+  gradSlot(v: Var): { grad: Float32Array; accumulate: boolean } {
+    if (v.grad) return { grad: v.grad, accumulate: true };
+    v.grad = this.arena.take(v.data.length);
+    return { grad: v.grad, accumulate: false };
+  }
+
   /** Back-propagates `seed`·d(loss) through every recorded op (loss is a 1-element Var). */
   backward(loss: Var, seed = 1): void {
     if (loss.data.length !== 1) throw new Error(`backward: loss must have one element, got shape [${loss.shape.join(', ')}]`);

@@ -1,0 +1,294 @@
+/**
+ * The inference benchmark of the native backend (issue 3), run by `npm run bench` (bench.ts) or
+ * alone: `node dist/bench/infer.js [--quick] [--big] [--json] [--threads=1,2] [--models=a,b] [--dtypes=Q4_0,…]`
+ * (--models / --dtypes pick rows of the model table, e.g. --models=llama2-7b --dtypes=Q4_0;
+ * --no-kernels skips the kernel table but for the read bandwidth).
+ *
+ *   machine   read bandwidth (Σx² over 256 MiB), matvec GB/s per weight dtype (T = 1, 96 MiB of
+ *             weights), f32 GEMM GFLOP/s (512³) and prefill-matmul GFLOP/s (T = 128, 4096×4096)
+ *   models    for stories15M, stories110M, TinyLlama-1.1B (and Llama-2-7B with --big): random-weight
+ *             GGUF files written by the project (bench/model-files.ts, cached in bench/.cache/) in
+ *             F32 (F16 for the big two), F16, Q8_0, Q4_0, Q4_K, loaded memory-mapped; prefill tok/s
+ *             of a 128-token prompt and decode tok/s (llama-bench "tg" style: from an empty cache),
+ *             at each thread count; decode as a share of the bandwidth limit
+ *             (read bandwidth ÷ bytes of weight matrices read per token).
+ * Every kernel is checked against float64 values before it is timed. Figures are the best of the
+ * repetitions (the JSON also has the medians of the model runs): on a shared machine another
+ * process only ever slows a run down. Compare figures taken in one run. This file is not a test.
+ */
+import { randomFillSync } from 'node:crypto';
+import { statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { nativeBackend, nativeLoadError, type NativeBackend } from '../src/backend/native.js';
+import { q8RoundingBound } from '../src/backend/q8act.js';
+import { Model } from '../src/model/forward.js';
+import { readGgufModel } from '../src/formats/gguf.js';
+import { DTYPE_LAYOUT, decodeRange, f32ToF16, type DType, type WeightTensor } from '../src/tensor.js';
+import type { ModelWeights } from '../src/model/weights.js';
+import { ensureModelFile, MODEL_LABEL, type BenchModel } from './model-files.js';
+
+export interface InferBenchOptions {
+  quick: boolean;
+  big: boolean;
+  /** run only these models and dtypes (e.g. ['llama2-7b'], ['Q4_0']); empty = the default plan */
+  models?: string[];
+  dtypes?: string[];
+  threads: number[];
+  log: (line: string) => void;
+  /** figures for the final JSON line */
+  results: Record<string, number | string>;
+}
+
+const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const key = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '_');
+
+function rand(n: number, seed: number): Float32Array {
+  let s = seed >>> 0;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 4294967296 - 0.5;
+  }
+  return out;
+}
+
+/** seconds per call: the best of the repetitions within `budgetMs` (after one warm-up call) */
+function time(fn: () => void, budgetMs: number): number {
+  fn();
+  const ts: number[] = [];
+  const end = performance.now() + budgetMs;
+  while (ts.length < 3 || (performance.now() < end && ts.length < 500)) {
+    const t0 = performance.now();
+    fn();
+    ts.push((performance.now() - t0) / 1e3);
+  }
+  return Math.min(...ts);
+}
+
+/** random valid weights (N, K): random bytes with sane f16 scales, or random floats */
+function randomWeight(dtype: DType, N: number, K: number): WeightTensor {
+  const { blockSize, typeSize } = DTYPE_LAYOUT[dtype];
+  const data = new Uint8Array((N * K / blockSize) * typeSize);
+  if (dtype === 'F32') {
+    data.set(new Uint8Array(rand(N * K, 3).buffer));
+  } else if (dtype === 'F16') {
+    const h = new Uint16Array(data.buffer);
+    for (let i = 0; i < h.length; i++) h[i] = f32ToF16((i % 1999) / 1999 - 0.5);
+  } else {
+    randomFillSync(data);
+    const offs: Partial<Record<DType, number[]>> = { Q4_0: [0], Q8_0: [0], Q4_K: [0, 2], Q6_K: [208] };
+    const h = f32ToF16(0.01);
+    for (let b = 0; b < data.length / typeSize; b++) for (const o of offs[dtype]!) { data[b * typeSize + o] = h & 0xff; data[b * typeSize + o + 1] = h >> 8; }
+  }
+  return { dtype, shape: [N, K], data };
+}
+
+/** checks sampled outputs of y = x·Wᵀ (T rows) against float64 dots of the decoded rows */
+function validate(nb: NativeBackend, what: string, w: WeightTensor, x: Float32Array, y: Float32Array, T: number): void {
+  const [N, K] = w.shape as [number, number];
+  const row = new Float32Array(K);
+  for (const [t, n] of [[0, 0], [T - 1, N - 1], [T >> 1, N >> 1]] as const) {
+    decodeRange(w, n * K, K, row, 0);
+    const xt = x.subarray(t * K, (t + 1) * K);
+    let want = 0, mag = 0;
+    for (let k = 0; k < K; k++) { want += row[k]! * xt[k]!; mag += Math.abs(row[k]! * xt[k]!); }
+    const tol = (nb.matmulUsesInt8(w.dtype, T) ? q8RoundingBound(xt, row, 1, K, 1)[0]! : 0) + 1e-5 * mag;
+    const got = y[t * N + n]!;
+    if (!(Math.abs(got - want) <= tol)) throw new Error(`${what}: y[${t},${n}] = ${got} but float64 gives ${want} (tolerance ${tol})`);
+  }
+}
+
+const MATVEC_DTYPES: DType[] = ['F32', 'F16', 'Q8_0', 'Q4_0', 'Q4_K'];
+
+/** read bandwidth, matvec, GEMM and prefill-matmul figures; returns read GB/s per thread count */
+function machineSection(nb: NativeBackend, o: InferBenchOptions): Map<number, number> {
+  const { log, results, threads } = o;
+  const budget = o.quick ? 150 : 500;
+  const cols = threads.map((t) => `${t} thread${t > 1 ? 's' : ''}`.padStart(12)).join(' |');
+  const W = 50;
+  log(`\n## kernels (native ${nb.isa()}): best of repetitions`);
+  log(`${'kernel'.padEnd(W)} |${cols}`);
+  log(`${'-'.repeat(W)}-|${threads.map(() => '-'.repeat(12)).join('-|')}`);
+  const row = (label: string, vals: string[]) => log(`${label.padEnd(W)} |${vals.map((v) => v.padStart(12)).join(' |')}`);
+
+  const bw = new Map<number, number>();
+  const probe = new Float32Array((256 << 20) / 4).fill(0.5);
+  if (nb.readProbe(probe, 1) !== probe.length * 0.25) throw new Error('read probe: wrong sum');
+  row('read bandwidth, 256 MiB (GB/s)', threads.map((th) => {
+    nb.setThreads(th);
+    const gbs = probe.byteLength / time(() => nb.readProbe(probe, 1), budget) / 1e9;
+    bw.set(th, gbs);
+    results[`read_bw_gb_s_${th}t`] = round(gbs);
+    return gbs.toFixed(1);
+  }));
+
+  const K = 4096;
+  for (const dtype of MATVEC_DTYPES) {
+    const { blockSize, typeSize } = DTYPE_LAYOUT[dtype];
+    const N = Math.floor((96 << 20) / ((K / blockSize) * typeSize));
+    const w = randomWeight(dtype, N, K);
+    const x = rand(K, 5);
+    const y = new Float32Array(N);
+    nb.setThreads(threads[threads.length - 1]!);
+    nb.matmul(y, x, w, 1);
+    validate(nb, `matvec ${dtype}`, w, x, y, 1);
+    row(`matvec ${dtype} ${N}×${K}, 96 MiB (GB/s, % of read)`, threads.map((th) => {
+      nb.setThreads(th);
+      const gbs = w.data.length / time(() => nb.matmul(y, x, w, 1), budget) / 1e9;
+      results[`matvec_${key(dtype)}_gb_s_${th}t`] = round(gbs);
+      return `${gbs.toFixed(1)} ${((100 * gbs) / bw.get(th)!).toFixed(0)}%`;
+    }));
+  }
+
+  {
+    const M = 512;
+    const a = rand(M * M, 1), b = rand(M * M, 2), c = new Float32Array(M * M);
+    row('gemm f32 512×512×512 (GFLOP/s)', threads.map((th) => {
+      nb.setThreads(th);
+      const gf = (2 * M ** 3) / time(() => nb.gemm(c, a, b, M, M, M, 'NT', false), budget) / 1e9;
+      results[`gemm_f32_512_gflops_${th}t`] = round(gf, 1);
+      return gf.toFixed(1);
+    }));
+  }
+  const Tp = 128;
+  for (const dtype of ['F32', 'F16', 'Q8_0', 'Q4_0', 'Q4_K'] as DType[]) {
+    const w = randomWeight(dtype, K, K);
+    const x = rand(Tp * K, 6);
+    const y = new Float32Array(Tp * K);
+    nb.setThreads(threads[threads.length - 1]!);
+    nb.matmul(y, x, w, Tp);
+    validate(nb, `prefill matmul ${dtype}`, w, x, y, Tp);
+    row(`prefill matmul ${dtype} T=${Tp} 4096×4096 (GFLOP/s)`, threads.map((th) => {
+      nb.setThreads(th);
+      const gf = (2 * Tp * K * K) / time(() => nb.matmul(y, x, w, Tp), budget) / 1e9;
+      results[`prefill_matmul_${key(dtype)}_gflops_${th}t`] = round(gf, 1);
+      return gf.toFixed(1);
+    }));
+  }
+  return bw;
+}
+
+/** just the read bandwidth per thread count (when the kernel section is skipped) */
+function readBandwidth(nb: NativeBackend, o: InferBenchOptions): Map<number, number> {
+  const bw = new Map<number, number>();
+  const probe = new Float32Array((256 << 20) / 4).fill(0.5);
+  for (const th of o.threads) {
+    nb.setThreads(th);
+    bw.set(th, probe.byteLength / time(() => nb.readProbe(probe, 1), o.quick ? 150 : 500) / 1e9);
+    o.results[`read_bw_gb_s_${th}t`] = round(bw.get(th)!);
+  }
+  o.log(`\nread bandwidth: ${o.threads.map((t) => `${bw.get(t)!.toFixed(1)} GB/s (${t}t)`).join(', ')}`);
+  return bw;
+}
+
+/** bytes of weight matrices one decode step reads (every layer matrix and the output head) */
+function bytesPerToken(w: ModelWeights): number {
+  let n = w.output.data.length;
+  for (const l of w.layers) n += l.wq.data.length + l.wk.data.length + l.wv.data.length + l.wo.data.length + l.w1.data.length + l.w2.data.length + l.w3.data.length;
+  return n;
+}
+
+interface ModelPlan { model: BenchModel; dtypes: DType[]; decode: number; reps: number; prefill: boolean }
+
+function plans(o: InferBenchOptions): ModelPlan[] {
+  const small: DType[] = ['F32', 'F16', 'Q8_0', 'Q4_0', 'Q4_K'];
+  const big: DType[] = ['F16', 'Q8_0', 'Q4_0', 'Q4_K'];
+  const p: ModelPlan[] = [
+    { model: 'stories15m', dtypes: small, decode: o.quick ? 32 : 128, reps: o.quick ? 1 : 3, prefill: true },
+    { model: 'stories110m', dtypes: o.quick ? ['F32', 'Q4_0'] : small, decode: o.quick ? 16 : 64, reps: o.quick ? 1 : 3, prefill: true },
+  ];
+  if (!o.quick) p.push({ model: 'tinyllama-1.1b', dtypes: big, decode: 16, reps: 2, prefill: true });
+  if (o.big || o.models?.includes('llama2-7b')) p.push({ model: 'llama2-7b', dtypes: big, decode: 8, reps: 1, prefill: true });
+  return p
+    .filter((m) => !o.models?.length || o.models.includes(m.model))
+    .map((m) => ({ ...m, dtypes: m.dtypes.filter((d) => !o.dtypes?.length || o.dtypes.includes(d)) }));
+}
+
+function modelSection(nb: NativeBackend, o: InferBenchOptions, bw: Map<number, number>): void {
+  const { log, results, threads } = o;
+  const P = 128;
+  log(`\n## inference (native, memory-mapped random-weight GGUF files): prefill = ${P}-token prompt, decode = from an empty cache; tok/s, best of ${o.quick ? 1 : '2-3'} runs`);
+  log('limit = read bandwidth ÷ weight bytes per token; share = decode ÷ limit');
+  log(`${'model'.padEnd(16)} | ${'dtype'.padEnd(5)} | ${'MB/token'.padStart(8)} | ${threads.map((t) => `prefill ${t}t | decode ${t}t | share ${t}t`).join(' | ')}`);
+  log(`${'-'.repeat(16)}-|-------|----------|${threads.map(() => '-----------|-------------|---------').join('-|')}`);
+  for (const plan of plans(o)) {
+    for (const dtype of plan.dtypes) {
+      const made = ensureModelFile(plan.model, dtype, (p) => log(`(writing ${p} with random weights …)`));
+      if (made.created) log(`(wrote ${(statSync(made.path).size / 1e9).toFixed(2)} GB in ${made.seconds.toFixed(0)} s)`);
+      const t0 = performance.now();
+      const loaded = readGgufModel(made.path);
+      const loadMs = performance.now() - t0;
+      const config = { ...loaded.config, max_seq_len: P + plan.decode + 2 };
+      const model = new Model(config, loaded.weights, nb);
+      const bytes = bytesPerToken(loaded.weights);
+      const prompt = Array.from({ length: P }, (_, i) => 1 + ((i * 7919) % (config.vocab_size - 1)));
+      const name = `${key(plan.model)}_${key(dtype)}`;
+      results[`${name}_load_ms`] = round(loadMs, 0);
+      const cells: string[] = [];
+      for (const th of threads) {
+        nb.setThreads(th);
+        model.step(prompt.slice(0, 8), model.newCache(16), 'last'); // warm-up: touches every weight page
+        const pre: number[] = [];
+        const dec: number[] = [];
+        for (let r = 0; r < plan.reps; r++) {
+          if (plan.prefill) {
+            const cache = model.newCache();
+            const a = performance.now();
+            model.step(prompt, cache, 'last');
+            pre.push(P / ((performance.now() - a) / 1000));
+          }
+          const cache = model.newCache();
+          let id = 1;
+          const a = performance.now();
+          for (let i = 0; i < plan.decode; i++) {
+            const logits = model.step([id], cache, 'last');
+            id = 1 + (Math.floor(Math.abs(logits[0]!) * 1e6) % (config.vocab_size - 1));
+          }
+          dec.push(plan.decode / ((performance.now() - a) / 1000));
+        }
+        // best of the repetitions: on a shared machine a neighbour's burst only ever slows a run down
+        const p = pre.length ? Math.max(...pre) : NaN, d = Math.max(...dec);
+        const share = d / (bw.get(th)! * 1e9 / bytes);
+        results[`${name}_prefill_tok_s_${th}t`] = round(p, 1);
+        results[`${name}_decode_tok_s_${th}t`] = round(d, 1);
+        results[`${name}_prefill_tok_s_${th}t_median`] = round(pre.length ? median(pre) : NaN, 1);
+        results[`${name}_decode_tok_s_${th}t_median`] = round(median(dec), 1);
+        results[`${name}_decode_bw_share_${th}t`] = round(share, 3);
+        cells.push(`${p.toFixed(1).padStart(10)} | ${d.toFixed(1).padStart(11)} | ${(100 * share).toFixed(0).padStart(6)}%`);
+      }
+      log(`${MODEL_LABEL[plan.model].padEnd(16)} | ${dtype.padEnd(5)} | ${(bytes / 1e6).toFixed(1).padStart(8)} | ${cells.join(' | ')}`);
+    }
+  }
+}
+
+export function runInferenceBench(o: InferBenchOptions & { kernels?: boolean }): void {
+  const nb = nativeBackend;
+  if (!nb) {
+    o.log(`\n## native inference: skipped, the addon is not available (${nativeLoadError})`);
+    return;
+  }
+  const before = nb.threads();
+  try {
+    const bw = o.kernels === false ? readBandwidth(nb, o) : machineSection(nb, o);
+    modelSection(nb, o, bw);
+  } finally {
+    nb.setThreads(before);
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const args = process.argv.slice(2);
+  const results: Record<string, number | string> = {};
+  runInferenceBench({
+    quick: args.includes('--quick'),
+    big: args.includes('--big'),
+    models: args.find((a) => a.startsWith('--models='))?.slice(9).split(',').filter(Boolean),
+    dtypes: args.find((a) => a.startsWith('--dtypes='))?.slice(9).split(',').filter(Boolean),
+    threads: (args.find((a) => a.startsWith('--threads='))?.slice(10) ?? '1,2').split(',').map(Number),
+    log: (l) => process.stdout.write(l + '\n'),
+    results,
+    kernels: !args.includes('--no-kernels'),
+  });
+  if (args.includes('--json')) process.stdout.write(JSON.stringify(results) + '\n');
+}

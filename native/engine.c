@@ -1,0 +1,122 @@
+/*
+ * The inference engine in one native call: a whole Llama-2 forward pass over a batch of segments
+ * (runs of new tokens, each with its own KV cache), the same computation as
+ * src/model/forward.ts (the spec) with three fusions that change no value:
+ *   - the Q, K and V projections are one matmul_parts job (x quantized once, one pool wake-up);
+ *   - so are the FFN gate and up projections;
+ *   - the attention-output and FFN-down projections add straight into the residual stream
+ *     (x[i] + dot instead of x[i] + (dot stored, then added): the same float sum).
+ * For F32 weights at T ≥ MATMUL_GEMM_MIN_T the GEMM accumulates per K slice, so there the sums
+ * are regrouped (last-bit differences, well inside the model tolerance).
+ * Weights are borrowed: the engine keeps raw pointers into memory the caller keeps alive
+ * (src/backend/native.ts holds the arrays beside the handle). No tokenizer, sampling or training.
+ *
+ * Legend: T = tokens of all segments, C = dim, H = FFN hidden, V = vocab, NH / NKV = query / kv
+ * heads, HS = head size.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "native.h"
+#include "engine.h"
+
+void engine_free(engine_t *e) {
+  if (!e) return;
+  free(e->layers);
+  free(e->buf);
+  free(e);
+}
+
+engine_t *engine_new(int n_layers) {
+  engine_t *e = calloc(1, sizeof *e);
+  if (!e) return NULL;
+  e->layers = calloc((size_t)(n_layers > 0 ? n_layers : 1), sizeof *e->layers);
+  if (!e->layers) { free(e); return NULL; }
+  e->n_layers = n_layers;
+  return e;
+}
+
+/* activation buffers for T tokens: x, xb, q, att (T, C); k, v (T, NKV·HS); h1, h3 (T, H) */
+static int buffers(engine_t *e, int T) {
+  if (e->buf && e->buf_t >= T) return 0;
+  const size_t C = (size_t)e->dim, kvW = (size_t)e->n_kv * e->hs, H = (size_t)e->hidden;
+  const size_t per = 4 * C + 2 * kvW + 2 * H + 16 * 8; /* floats per token, plus alignment slack */
+  float *b = aligned_alloc(64, ((sizeof(float) * per * (size_t)T) + 63) & ~(size_t)63);
+  if (!b) return -1;
+  free(e->buf);
+  e->buf = b;
+  e->buf_t = T;
+  return 0;
+}
+
+static void part(mm_part *p, const eng_weight *w, float *y, long ldy, int acc) {
+  p->w = w->data; p->dt = w->dt; p->N = w->N; p->y = y; p->ldy = ldy; p->accumulate = acc;
+}
+
+int engine_forward(engine_t *e, const int32_t *ids, int T, const eng_segment *segs, int nseg,
+                   const int32_t *logit_rows, int nlogits, float *logits, float *hidden) {
+  if (T <= 0) return 0;
+  if (buffers(e, T) != 0) return -1;
+  const int C = e->dim, H = e->hidden, NH = e->n_heads, NKV = e->n_kv, HS = e->hs, kvW = NKV * HS;
+  float *x = e->buf;                       /* (T, C) residual stream */
+  float *xb = x + (size_t)T * C;           /* (T, C) normed input */
+  float *q = xb + (size_t)T * C;           /* (T, NH·HS) */
+  float *att = q + (size_t)T * C;          /* (T, NH·HS) */
+  float *k = att + (size_t)T * C;          /* (T, NKV·HS) */
+  float *v = k + (size_t)T * kvW;          /* (T, NKV·HS) */
+  float *h1 = v + (size_t)T * kvW;         /* (T, H) */
+  float *h3 = h1 + (size_t)T * H;          /* (T, H) */
+  int32_t *pos = malloc(sizeof(int32_t) * (size_t)T);
+  if (!pos) return -1;
+  for (int s = 0, t = 0; s < nseg; s++)
+    for (int i = 0; i < segs[s].n; i++, t++) pos[t] = segs[s].pos0 + i;
+
+  embedding(x, e->tok.data, e->tok.dt, C, ids, T);
+  int rc = 0;
+  for (int l = 0; l < e->n_layers && rc == 0; l++) {
+    const eng_layer *L = &e->layers[l];
+    /* attention block: x += wo · attn(rope(wq·n(x)), rope(wk·n(x)), wv·n(x)) */
+    rmsnorm(xb, x, L->attn_norm, T, C, e->eps);
+    mm_part qkv[3];
+    part(&qkv[0], &L->wq, q, C, 0);
+    part(&qkv[1], &L->wk, k, kvW, 0);
+    part(&qkv[2], &L->wv, v, kvW, 0);
+    matmul_parts(qkv, 3, xb, C, T);
+    if (rope(q, T, NH, HS, pos, e->theta) != 0 || rope(k, T, NKV, HS, pos, e->theta) != 0) { rc = -1; break; }
+    for (int s = 0, t0 = 0; s < nseg; t0 += segs[s].n, s++) {
+      const eng_segment *sg = &segs[s];
+      float *kc = sg->k[l], *vc = sg->v[l];
+      memcpy(kc + (size_t)sg->pos0 * kvW, k + (size_t)t0 * kvW, sizeof(float) * (size_t)sg->n * kvW);
+      memcpy(vc + (size_t)sg->pos0 * kvW, v + (size_t)t0 * kvW, sizeof(float) * (size_t)sg->n * kvW);
+      attention(att + (size_t)t0 * C, q + (size_t)t0 * C, kc, vc, sg->n, sg->pos0, NH, NKV, HS);
+    }
+    mm_part o;
+    part(&o, &L->wo, x, C, 1);
+    matmul_parts(&o, 1, att, C, T);
+    /* FFN block: x += w2 · (silu(w1·n(x)) * w3·n(x)) */
+    rmsnorm(xb, x, L->ffn_norm, T, C, e->eps);
+    mm_part gu[2];
+    part(&gu[0], &L->w1, h1, H, 0);
+    part(&gu[1], &L->w3, h3, H, 0);
+    matmul_parts(gu, 2, xb, C, T);
+    swiglu(h1, h3, (long)T * H);
+    mm_part d;
+    part(&d, &L->w2, x, C, 1);
+    matmul_parts(&d, 1, h1, H, T);
+  }
+  free(pos);
+  if (rc != 0) return rc;
+
+  rmsnorm(x, x, e->norm, T, C, e->eps); /* (T, C) final hidden states */
+  if (hidden) memcpy(hidden, x, sizeof(float) * (size_t)T * C);
+  if (nlogits > 0) {
+    const float *rows = x;
+    int all = nlogits == T;
+    for (int i = 0; all && i < T; i++) all = logit_rows[i] == i;
+    if (!all) { /* gather the rows that get logits (e.g. each segment's last) */
+      for (int i = 0; i < nlogits; i++) memcpy(xb + (size_t)i * C, x + (size_t)logit_rows[i] * C, sizeof(float) * C);
+      rows = xb;
+    }
+    matmul(logits, rows, e->out.data, e->out.dt, e->vocab, C, nlogits); /* (nlogits, V) */
+  }
+  return 0;
+}
