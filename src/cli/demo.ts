@@ -45,7 +45,7 @@ export const spec: CommandSpec = {
     { name: 'quiet', short: 'q', type: 'boolean', default: false, help: 'no progress lines on stderr' },
   ],
   notes:
-    'Timing: the default (1M params, 300 steps of 2048 tokens) takes about 4-5 minutes on 2 cores\n' +
+    'Timing: the default (1M params, 1000 steps of 2048 tokens) takes about 2-4 minutes on 2 cores\n' +
     'with the native backend; the reference TypeScript backend (LLAMA2_BACKEND=ref) is about 40× slower\n' +
     '(~30 s per step) — use --steps to scale. A rerun reuses the prepared data in <out>/data.',
 };

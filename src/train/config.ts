@@ -109,7 +109,7 @@ export const TRAIN_DEFAULTS: Readonly<TrainConfig> = {
   entropy_floor_bpc: null,
   batch_size: 8,
   grad_accum: 1,
-  steps: 300,
+  steps: 1000,
   lr: 3e-3,
   warmup_steps: 20,
   min_lr_ratio: 0.1,
