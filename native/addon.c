@@ -6,7 +6,7 @@
  *
  * Exports: gemm matmul rmsnorm rope attention swiglu embedding add setThreads threads isa setIsa
  * supportedIsas quantizeQ8 readProbe mmapFile, and constants INT8_MAX_T GEMM_MIN_T; the engine's
- * engineCreate engineForward come from addon_engine.c.
+ * engineCreate engineForward come from addon_engine.c, mmapRanges from addon_mmap.c.
  */
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -26,6 +26,7 @@ static pthread_mutex_t g_call = PTHREAD_MUTEX_INITIALIZER;
 /* the kernel mutex, for the other glue files (addon_engine.c) */
 pthread_mutex_t *addon_call_mutex(void) { return &g_call; }
 void engine_exports(napi_env env, napi_value exports); /* addon_engine.c: engineCreate, engineForward */
+void mmap_exports(napi_env env, napi_value exports);   /* addon_mmap.c: mmapRanges */
 void train_exports(napi_env env, napi_value exports);  /* addon_train.c: the training kernels */
 
 #define MAX_ARGS 10
@@ -356,6 +357,7 @@ static napi_value init(napi_env env, napi_value exports) {
   export_fn(env, exports, "readProbe", js_read_probe);
   export_fn(env, exports, "mmapFile", js_mmap_file);
   engine_exports(env, exports);
+  mmap_exports(env, exports);
   train_exports(env, exports);
   export_int(env, exports, "INT8_MAX_T", MATMUL_INT8_MAX_T);
   export_int(env, exports, "GEMM_MIN_T", MATMUL_GEMM_MIN_T);

@@ -46,6 +46,7 @@ interface Addon {
   quantizeQ8(x: Float32Array, d: Float32Array, qs: Int8Array, sums: Int32Array): void;
   readProbe(values: Float32Array, reps: number): number;
   mmapFile(path: string): ArrayBuffer;
+  mmapRanges(path: string, offsets: Float64Array, lengths: Float64Array): ArrayBuffer[];
   engineCreate(cfg: Float64Array, mats: Uint8Array[], dtypes: Int32Array, norms: Float32Array[]): EngineHandle;
   engineForward(h: EngineHandle, ids: Int32Array, segN: Int32Array, segPos0: Int32Array, kCaches: Float32Array[],
     vCaches: Float32Array[], logitRows: Int32Array, logits: Float32Array, hidden: Float32Array | null): void;
@@ -92,6 +93,12 @@ export interface NativeBackend extends Backend {
    * file never changes). The mapping is released when the ArrayBuffer is garbage-collected.
    */
   mmapFile(path: string): ArrayBuffer;
+  /**
+   * One mapping of the whole file, returned as one ArrayBuffer per [offset, offset+length) range
+   * (each must lie inside the file). For files over 4 GiB, which Node cannot hand out as a single
+   * external buffer. The mapping is released when every range's buffer is garbage-collected.
+   */
+  mmapRanges(path: string, ranges: ReadonlyArray<{ offset: number; length: number }>): ArrayBuffer[];
 }
 
 /** Codes of native/common.h (DT_*), in the order of src/tensor.ts DType. */
@@ -187,6 +194,7 @@ function wrap(a: Addon): NativeBackend {
     quantizeQ8: (x, d, qs, sums) => a.quantizeQ8(x, d, qs, sums),
     readProbe: (values, reps) => a.readProbe(values, reps),
     mmapFile: (path) => a.mmapFile(path),
+    mmapRanges: (path, ranges) => a.mmapRanges(path, Float64Array.from(ranges, (r) => r.offset), Float64Array.from(ranges, (r) => r.length)),
     prepareModel: (m) => prepare(a, m),
     ...trainKernels(a),
   };

@@ -531,17 +531,19 @@ export function readGgufModel(path: string, opts: ReadGgufOptions = {}): LoadedM
         );
       }
     }
+    // one mapping of the file, one buffer per tensor (Node caps a single external buffer at 4 GiB);
+    // GGUF data is aligned (≥ 32 bytes) inside a page-aligned mapping, so F32 views are aligned too
     const useMmap = (opts.mmap ?? ggufMmapDefault()) && nativeBackend !== null;
-    const mapping = useMmap ? nativeBackend!.mmapFile(path) : null;
-    if (mapping && mapping.byteLength !== g.size) {
-      throw new Llama2Error(`${what}: the file changed while it was being opened (${g.size} bytes, then ${mapping.byteLength})`);
-    }
+    const names = [...g.tensors.keys()];
+    const windows = useMmap
+      ? new Map(nativeBackend!.mmapRanges(path, names.map((n) => ({ offset: g.tensors.get(n)!.offset, length: g.tensors.get(n)!.nbytes })))
+        .map((ab, i) => [names[i]!, ab]))
+      : null;
     const weights = assembleWeights(config, (meta) => {
       const name = byMeta.get(meta);
       const t = name !== undefined ? g.tensors.get(name) : undefined;
       if (!t) return undefined;
-      // GGUF data is aligned (≥ 32 bytes) inside a page-aligned mapping: F32 views are aligned too
-      return mapping ? { dtype: t.dtype, shape: [...t.shape], data: new Uint8Array(mapping, t.offset, t.nbytes) } : g.readTensor(name!);
+      return windows ? { dtype: t.dtype, shape: [...t.shape], data: new Uint8Array(windows.get(name!)!) } : g.readTensor(name!);
     }, what);
 
     const counts = new Map<DType, number>();
@@ -557,7 +559,7 @@ export function readGgufModel(path: string, opts: ReadGgufOptions = {}): LoadedM
       metadata_keys: g.metadata.size,
       tokenizer_model: tokModel ?? 'none',
       tied_output: !g.tensors.has('output.weight'),
-      tensor_data: mapping ? 'memory-mapped' : 'read',
+      tensor_data: windows ? 'memory-mapped' : 'read',
     };
     return { format: 'gguf', path, config, weights, vocab, vocabSource: vocab ? 'GGUF metadata' : null, info };
   } finally {
