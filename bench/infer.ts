@@ -208,7 +208,7 @@ function plans(o: InferBenchOptions): ModelPlan[] {
 function modelSection(nb: NativeBackend, o: InferBenchOptions, bw: Map<number, number>): void {
   const { log, results, threads } = o;
   const P = 128;
-  log(`\n## inference (native, memory-mapped random-weight GGUF files): prefill = ${P}-token prompt, decode = from an empty cache; tok/s, best of ${o.quick ? 1 : '2-3'} runs`);
+  log(`\n## inference (native, memory-mapped random-weight GGUF files): prefill = ${P}-token prompt, decode = from an empty cache; tok/s, ${o.quick ? 'one run' : 'best of 2-3 runs'}`);
   log('limit = read bandwidth ÷ weight bytes per token; share = decode ÷ limit');
   log(`${'model'.padEnd(16)} | ${'dtype'.padEnd(5)} | ${'MB/token'.padStart(8)} | ${threads.map((t) => `prefill ${t}t | decode ${t}t | share ${t}t`).join(' | ')}`);
   log(`${'-'.repeat(16)}-|-------|----------|${threads.map(() => '-----------|-------------|---------').join('-|')}`);

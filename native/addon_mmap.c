@@ -4,8 +4,9 @@
  * byte range, each a window into the mapping. Node caps a single external ArrayBuffer at 4 GiB,
  * so a 13 GB model cannot be one buffer; its tensors (each far below that) can. The mapping is
  * released when the last window is garbage-collected. Ranges are checked against the file's size
- * (a range past the end would fault on access). No kernel code here; mmapFile (addon.c) maps a
- * small file as one buffer.
+ * (a range past the end would fault on access). The kernel is asked to read the file ahead
+ * (MADV_WILLNEED) without waiting for it. No kernel code here; mmapFile (addon.c) maps a small
+ * file as one buffer.
  */
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -75,6 +76,7 @@ static napi_value js_mmap_ranges(napi_env env, napi_callback_info info) {
     m->size = (size_t)st.st_size;
     m->base = mmap(NULL, m->size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
     if (m->base == MAP_FAILED) { m->base = NULL; FAIL("mmapRanges %s: mmap of %zu bytes failed (%s)", path, m->size, strerror(errno)); }
+    madvise(m->base, m->size, MADV_WILLNEED); /* start reading ahead now; a hint, failure is harmless */
   }
   close(fd);
   fd = -1;

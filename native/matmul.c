@@ -40,11 +40,20 @@ typedef struct {
 
 static inline void put(float *y, float v, int acc) { *y = acc ? *y + v : v; }
 
+/* bytes at the start of a chunk to request at once: the kernels' own prefetches run ahead of the
+ * rows in use, so without this the first rows of every chunk would wait on DRAM line by line */
+#define CHUNK_HEAD_PREFETCH 8192
+
 static void part_rows(const mm_job *j, const mm_job_part *jp, int n0, int n1) {
   const kernels_t *kt = K_ACTIVE;
   const mm_part *p = &jp->p;
   const int K = j->K, T = j->T, acc = p->accumulate;
   const long ldy = p->ldy;
+  if (T < MATMUL_GEMM_MIN_T) {
+    const uint8_t *head = p->w + (size_t)n0 * jp->rb;
+    const size_t n = (size_t)(n1 - n0) * jp->rb < CHUNK_HEAD_PREFETCH ? (size_t)(n1 - n0) * jp->rb : CHUNK_HEAD_PREFETCH;
+    for (size_t o = 0; o < n; o += 64) __builtin_prefetch(head + o, 0, 3);
+  }
   switch (jp->mode) {
     case MM_DOT_F32:
       for (int n = n0; n < n1; n++) {
@@ -214,11 +223,15 @@ void matmul_parts(const mm_part *parts, int nparts, const float *x, int K, int T
     if (jp->mode == MM_DECODE_GEMM) {
       chunk = j.tile;
     } else {
-      /* ~1/16 of a thread's share, at least 16 KiB of weights, ≤ 256 rows */
+      /* ~1/16 of a thread's share, at least 64 KiB of weights (a DRAM stream needs a few µs to get
+       * going: smaller chunks made 2 threads no faster than 1 on 0.3–2 MB matrices), ≤ 256 rows
+       * unless 64 KiB needs more */
       chunk = jp->p.N / (16 * nth);
-      const int min_rows = (int)(16384 / (jp->rb ? jp->rb : 1)) + 1;
+      const int min_rows = (int)(65536 / (jp->rb ? jp->rb : 1)) + 1;
       if (chunk < min_rows) chunk = min_rows;
-      if (chunk > 256) chunk = 256;
+      if (chunk > 256) chunk = 256 > min_rows ? 256 : min_rows;
+      const int per_thread = (jp->p.N + 2 * nth - 1) / (2 * nth); /* small (cached) matrices: ≥ 2 chunks a thread */
+      if (chunk > per_thread) chunk = per_thread;
       chunk = (chunk + 7) & ~7; /* whole 8-row packs and 2-row tiles */
     }
     jp->chunk = chunk;
