@@ -59,6 +59,10 @@ void matmul_parts(const mm_part *parts, int nparts, const float *x, int K, int T
 /* ---- per-row, elementwise and attention kernels (ops.c, attention.c) */
 void rmsnorm(float *y, const float *x, const float *g, int T, int C, double eps);
 int rope(float *x, int T, int nHeads, int hs, const int32_t *pos, double theta); /* 0 ok, -1 oom */
+/* RoPE cos/sin cache (len, hs/2), angles in double; shared by inference and training kernels. */
+typedef struct { float *cos, *sin; int hs, len; double theta; } rope_cache_t;
+extern rope_cache_t g_rope;
+int rope_table(int hs, double theta, int minLen); /* grows g_rope to >= minLen positions; 0 ok, -1 oom */
 void attention(float *out, const float *q, const float *k, const float *v, int T, int pos0,
                int nHeads, int nKv, int hs);
 void swiglu(float *g, const float *u, long n);

@@ -47,9 +47,9 @@ void rmsnorm(float *y, const float *x, const float *g, int T, int C, double eps)
 
 /* ---- RoPE: a cos/sin table per (HS, theta), angles in float64, values rounded to f32 (as ref) */
 
-static struct { float *cos, *sin; int hs, len; double theta; } g_rope;
+rope_cache_t g_rope;
 
-static int rope_table(int hs, double theta, int minLen) {
+int rope_table(int hs, double theta, int minLen) {
   if (g_rope.cos && g_rope.hs == hs && g_rope.theta == theta && g_rope.len >= minLen) return 0;
   int len = (g_rope.cos && g_rope.hs == hs && g_rope.theta == theta) ? 2 * g_rope.len : 256;
   if (len < minLen) len = minLen;

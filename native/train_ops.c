@@ -343,27 +343,7 @@ void swiglu_backward(float *da, float *db, const float *dh, const float *a, cons
 
 /* ---- RoPE: a cos/sin table per (HS, theta), angles in float64 rounded to f32 (as the reference) */
 
-static struct { float *cos, *sin; int hs, len; double theta; } g_tab;
-
-static int rope_table(int hs, double theta, int minLen) {
-  if (g_tab.cos && g_tab.hs == hs && g_tab.theta == theta && g_tab.len >= minLen) return 0;
-  int len = (g_tab.cos && g_tab.hs == hs && g_tab.theta == theta) ? 2 * g_tab.len : 256;
-  if (len < minLen) len = minLen;
-  const int half = hs / 2;
-  float *c = malloc(sizeof(float) * (size_t)len * half), *s = malloc(sizeof(float) * (size_t)len * half);
-  if (!c || !s) { free(c); free(s); return -1; }
-  for (int i = 0; i < half; i++) {
-    const double freq = 1.0 / pow(theta, (2.0 * i) / hs);
-    for (int p = 0; p < len; p++) {
-      c[(long)p * half + i] = (float)cos(p * freq);
-      s[(long)p * half + i] = (float)sin(p * freq);
-    }
-  }
-  free(g_tab.cos);
-  free(g_tab.sin);
-  g_tab.cos = c; g_tab.sin = s; g_tab.hs = hs; g_tab.len = len; g_tab.theta = theta;
-  return 0;
-}
+/* cos/sin tables: rope_table / g_rope in ops.c */
 
 typedef struct { float *y; const float *x; int T, nHeads, hs; const int32_t *pos; int inverse, acc; } rope_job;
 
@@ -374,7 +354,7 @@ static void rope_worker(void *arg, int ith, int nth) {
   long t0, t1;
   share(j->T, 1, ith, nth, &t0, &t1);
   for (long t = t0; t < t1; t++) {
-    const float *cs = g_tab.cos + (long)j->pos[t] * half, *sn = g_tab.sin + (long)j->pos[t] * half;
+    const float *cs = g_rope.cos + (long)j->pos[t] * half, *sn = g_rope.sin + (long)j->pos[t] * half;
     for (int h = 0; h < j->nHeads; h++) {
       const float *x = j->x + t * W + (long)h * j->hs;
       float *y = j->y + t * W + (long)h * j->hs;
