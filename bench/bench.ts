@@ -9,7 +9,8 @@
  *               next to PyTorch's on the same machine and config, in the same run (bench/train.ts)
  *
  * Flags: --json (end with one JSON line holding every figure), --quick (fewer repetitions, small
- * models only), --big (add Llama-2-7B: writes ~30 GB of model files on first use).
+ * models only), --big (add Llama-2-7B: writes ~30 GB of model files on first use), --only
+ * <sections> (comma-separated names from the list above; default all).
  * Figures are medians over repetitions; the machine is noisy, so compare ratios taken in one run.
  */
 import { fileURLToPath } from 'node:url';
@@ -27,7 +28,17 @@ import type { ModelWeights } from '../src/model/weights.js';
 import { runInferenceBench } from './infer.js';
 import { runTrainBench } from './train.js';
 
-const args = new Set(process.argv.slice(2));
+const argv = process.argv.slice(2);
+const args = new Set(argv);
+const SECTIONS = ['inference', 'native', 'tokenizer', 'training'];
+const onlyAt = argv.indexOf('--only');
+const only = new Set(onlyAt < 0 ? SECTIONS : (argv[onlyAt + 1] ?? '').split(',').filter(Boolean));
+for (const s of only) {
+  if (!SECTIONS.includes(s)) {
+    process.stderr.write(`error: --only expects a comma-separated list of ${SECTIONS.join(', ')}; found "${s}"\n`);
+    process.exit(1);
+  }
+}
 const JSON_OUT = args.has('--json');
 const QUICK = args.has('--quick');
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -114,10 +125,10 @@ const round = (x: number) => Math.round(x * 100) / 100;
 
 function main(): void {
   log(`# llama2-ts bench (${new Date().toISOString()}, node ${process.version}, native: ${nativeBackend ? 'yes' : 'no'})`);
-  inferenceSection();
-  runInferenceBench({ quick: QUICK, big: args.has('--big'), threads: [1, 2], log, results });
-  tokenizerSection();
-  runTrainBench({ quick: QUICK, log, results });
+  if (only.has('inference')) inferenceSection();
+  if (only.has('native')) runInferenceBench({ quick: QUICK, big: args.has('--big'), threads: [1, 2], log, results });
+  if (only.has('tokenizer')) tokenizerSection();
+  if (only.has('training')) runTrainBench({ quick: QUICK, log, results });
   if (JSON_OUT) process.stdout.write(JSON.stringify(results) + '\n');
 }
 

@@ -3,7 +3,7 @@
  * random tokens, the same step the PyTorch baseline times (../shared/oracle/BASELINE.md:
  * stories15M B=8 T=256 untied, ~895 tok/s at 2 threads, ~581 at 1).
  *
- *   node dist/bench/train.js [--backend ref|native] [--threads 2] [--batch 8] [--seq 256] [--steps 1]
+ *   node dist/bench/train.js [--backend ref|native (default native when built)] [--threads 2] [--batch 8] [--seq 256] [--steps 1]
  *                            [--warmup 0] [--vocab 32000]
  *
  * `benchTrain` times our step; `runTrainBench` is the training section of `npm run bench`: the
@@ -225,7 +225,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   const config = { ...preset('stories15m'), vocab_size: arg('vocab', 32000) };
   const batch = arg('batch', 8);
   const seq = arg('seq', 256);
-  const backend = pickBackend(strArg('backend', 'ref'), arg('threads', 2));
+  const backend = pickBackend(strArg('backend', nativeBackend ? 'native' : 'ref'), arg('threads', 2));
   const r = benchTrain({ backend, config, batch, seq, steps: arg('steps', 1), warmup: arg('warmup', 0, 0) });
   console.log(
     `train stories15M (dim ${config.dim}, ${config.n_layers} layers, vocab ${config.vocab_size}) B=${batch} T=${seq} on ${backend.name}: ` +
