@@ -14,10 +14,38 @@
  * Legend: T = tokens of all segments, C = dim, H = FFN hidden, V = vocab, NH / NKV = query / kv
  * heads, HS = head size.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "native.h"
 #include "engine.h"
+
+/* LLAMA2_PROFILE=1: wall time per engine phase, printed to stderr at exit (a development aid) */
+enum { PH_NORM, PH_QKV, PH_ROPE, PH_ATT, PH_WO, PH_GU, PH_SWIGLU, PH_W2, PH_OUT, PH_N };
+static const char *const PH_NAME[PH_N] = { "rmsnorm", "qkv", "rope+kv", "attention", "wo", "gate|up", "swiglu", "w2", "logits" };
+static double g_prof[PH_N];
+static long g_prof_calls;
+static int g_prof_on = -1;
+static double prof_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+static void prof_print(void) {
+  double tot = 0;
+  for (int i = 0; i < PH_N; i++) tot += g_prof[i];
+  fprintf(stderr, "engine profile: %ld forward calls, %.1f ms in the engine\n", g_prof_calls, 1e3 * tot);
+  for (int i = 0; i < PH_N; i++)
+    fprintf(stderr, "  %-10s %9.1f ms %5.1f%%  %8.1f us/call\n", PH_NAME[i], 1e3 * g_prof[i], 100 * g_prof[i] / (tot > 0 ? tot : 1),
+            1e6 * g_prof[i] / (g_prof_calls ? g_prof_calls : 1));
+}
+static inline double prof_mark(int ph, double t0) {
+  if (!g_prof_on) return 0;
+  const double t = prof_now();
+  g_prof[ph] += t - t0;
+  return t;
+}
 
 void engine_free(engine_t *e) {
   if (!e) return;
@@ -70,38 +98,54 @@ int engine_forward(engine_t *e, const int32_t *ids, int T, const eng_segment *se
   for (int s = 0, t = 0; s < nseg; s++)
     for (int i = 0; i < segs[s].n; i++, t++) pos[t] = segs[s].pos0 + i;
 
+  if (g_prof_on < 0) {
+    const char *env = getenv("LLAMA2_PROFILE");
+    g_prof_on = env && *env && *env != '0';
+    if (g_prof_on) atexit(prof_print);
+  }
+  g_prof_calls++;
+  double tp = g_prof_on ? prof_now() : 0;
   embedding(x, e->tok.data, e->tok.dt, C, ids, T);
   int rc = 0;
   for (int l = 0; l < e->n_layers && rc == 0; l++) {
     const eng_layer *L = &e->layers[l];
     /* attention block: x += wo · attn(rope(wq·n(x)), rope(wk·n(x)), wv·n(x)) */
     rmsnorm(xb, x, L->attn_norm, T, C, e->eps);
+    tp = prof_mark(PH_NORM, tp);
     mm_part qkv[3];
     part(&qkv[0], &L->wq, q, C, 0);
     part(&qkv[1], &L->wk, k, kvW, 0);
     part(&qkv[2], &L->wv, v, kvW, 0);
     matmul_parts(qkv, 3, xb, C, T);
+    tp = prof_mark(PH_QKV, tp);
     if (rope(q, T, NH, HS, pos, e->theta) != 0 || rope(k, T, NKV, HS, pos, e->theta) != 0) { rc = -1; break; }
     for (int s = 0, t0 = 0; s < nseg; t0 += segs[s].n, s++) {
       const eng_segment *sg = &segs[s];
       float *kc = sg->k[l], *vc = sg->v[l];
       memcpy(kc + (size_t)sg->pos0 * kvW, k + (size_t)t0 * kvW, sizeof(float) * (size_t)sg->n * kvW);
       memcpy(vc + (size_t)sg->pos0 * kvW, v + (size_t)t0 * kvW, sizeof(float) * (size_t)sg->n * kvW);
+      tp = prof_mark(PH_ROPE, tp);
       attention(att + (size_t)t0 * C, q + (size_t)t0 * C, kc, vc, sg->n, sg->pos0, NH, NKV, HS);
+      tp = prof_mark(PH_ATT, tp);
     }
     mm_part o;
     part(&o, &L->wo, x, C, 1);
     matmul_parts(&o, 1, att, C, T);
+    tp = prof_mark(PH_WO, tp);
     /* FFN block: x += w2 · (silu(w1·n(x)) * w3·n(x)) */
     rmsnorm(xb, x, L->ffn_norm, T, C, e->eps);
+    tp = prof_mark(PH_NORM, tp);
     mm_part gu[2];
     part(&gu[0], &L->w1, h1, H, 0);
     part(&gu[1], &L->w3, h3, H, 0);
     matmul_parts(gu, 2, xb, C, T);
+    tp = prof_mark(PH_GU, tp);
     swiglu(h1, h3, (long)T * H);
+    tp = prof_mark(PH_SWIGLU, tp);
     mm_part d;
     part(&d, &L->w2, x, C, 1);
     matmul_parts(&d, 1, h1, H, T);
+    tp = prof_mark(PH_W2, tp);
   }
   free(pos);
   if (rc != 0) return rc;
@@ -118,5 +162,6 @@ int engine_forward(engine_t *e, const int32_t *ids, int T, const eng_segment *se
     }
     matmul(logits, rows, e->out.data, e->out.dt, e->vocab, C, nlogits); /* (nlogits, V) */
   }
+  prof_mark(PH_OUT, tp);
   return 0;
 }

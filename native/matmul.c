@@ -12,12 +12,19 @@
  *   F16 / BF16 at larger T, unaligned F32
  *                                   → decode a tile of W rows to f32, multiply by GEMM / row dots
  * Each weight row is read once per call whatever T is: row kernels loop over T with the row in
- * cache. Threads take chunks of consecutive rows from a shared counter (one memory stream each;
- * a thread slowed by a busy core takes fewer). This file is not the kernels themselves
+ * cache. The work items (chunks of consecutive rows) are split into one contiguous span per
+ * thread, which each thread walks front to back: one sequential memory stream per thread, which
+ * the hardware prefetchers follow across chunk boundaries (a shared counter interleaving the
+ * threads' chunks cost ~15% of the bandwidth on 1–3 MB matrices). A thread done with its span
+ * takes chunks from the back of the others', so one slowed by a busy core holds nobody up.
+ * This file is not the kernels themselves
  * (kernels_*.c, quant_dot*.c, quant_mm_*.c).
  */
 #include <stdatomic.h>
+#include <stdint.h>
 #include "native.h"
+
+#define MATMUL_MAX_SPANS 64 /* threads that share one matmul; more than this sit it out */
 
 typedef enum { MM_DOT_F32, MM_DOT_F16, MM_DOT_BF16, MM_Q8_ROWS, MM_Q8_DOT, MM_DECODE_DOT, MM_DECODE_GEMM, MM_GEMM } mm_mode;
 
@@ -35,7 +42,9 @@ typedef struct {
   const float *x;     /* (T, K) */
   q8a_rows xq;        /* x quantized, when a part needs it */
   int K, T, tile;     /* tile: rows decoded at once (MM_DECODE_GEMM) */
-  _Atomic int next;   /* next work item */
+  int nspans;
+  /* span s: items [front, back) still to do, packed as back << 32 | front */
+  _Atomic uint64_t span[MATMUL_MAX_SPANS];
 } mm_job;
 
 static inline void put(float *y, float v, int acc) { *y = acc ? *y + v : v; }
@@ -108,18 +117,36 @@ static void part_rows(const mm_job *j, const mm_job_part *jp, int n0, int n1) {
   }
 }
 
+/* runs work item `item` (a chunk of rows of one part) */
+static void run_item(const mm_job *j, int item) {
+  int i = j->nparts - 1;
+  while (j->parts[i].first > item) i--;
+  const mm_job_part *jp = &j->parts[i];
+  const int n0 = (item - jp->first) * jp->chunk;
+  const int n1 = n0 + jp->chunk < jp->p.N ? n0 + jp->chunk : jp->p.N;
+  part_rows(j, jp, n0, n1);
+}
+
+/* takes the next item of span s from the front (own span) or the back (another's); −1 when empty */
+static int take(mm_job *j, int s, int from_back) {
+  uint64_t v = atomic_load_explicit(&j->span[s], memory_order_relaxed);
+  for (;;) {
+    const uint32_t front = (uint32_t)v, back = (uint32_t)(v >> 32);
+    if (front >= back) return -1;
+    const uint64_t nv = from_back ? ((uint64_t)(back - 1) << 32 | front) : ((uint64_t)back << 32 | (front + 1));
+    if (atomic_compare_exchange_weak_explicit(&j->span[s], &v, nv, memory_order_relaxed, memory_order_relaxed))
+      return (int)(from_back ? back - 1 : front);
+  }
+}
+
+/* slot ith walks span ith, then helps with the others from their back ends */
 static void mm_worker(void *arg, int ith, int nth) {
   mm_job *j = arg;
-  (void)ith; (void)nth;
-  for (;;) {
-    const int item = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
-    if (item >= j->items) break;
-    int i = j->nparts - 1;
-    while (j->parts[i].first > item) i--;
-    const mm_job_part *jp = &j->parts[i];
-    const int n0 = (item - jp->first) * jp->chunk;
-    const int n1 = n0 + jp->chunk < jp->p.N ? n0 + jp->chunk : jp->p.N;
-    part_rows(j, jp, n0, n1);
+  (void)nth;
+  for (int k = 0; k < j->nspans; k++) {
+    const int s = (ith + k) % j->nspans;
+    int item;
+    while ((item = take(j, s, k != 0)) >= 0) run_item(j, item);
   }
 }
 
@@ -239,7 +266,12 @@ void matmul_parts(const mm_part *parts, int nparts, const float *x, int K, int T
     j.items += (jp->p.N + chunk - 1) / chunk;
   }
   if (nth > j.items) nth = j.items;
-  atomic_store(&j.next, 0);
+  if (nth > MATMUL_MAX_SPANS) nth = MATMUL_MAX_SPANS;
+  j.nspans = nth;
+  for (int s = 0; s < nth; s++) {
+    const uint64_t front = (uint64_t)j.items * s / nth, back = (uint64_t)j.items * (s + 1) / nth;
+    atomic_store_explicit(&j.span[s], back << 32 | front, memory_order_relaxed);
+  }
   pool_run(mm_worker, &j, nth);
 }
 
