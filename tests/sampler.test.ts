@@ -1,7 +1,7 @@
 /** Sampler: each filter against its definition, reproducibility by seed, and range errors. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Sampler, Rng, argmax } from '../src/generate/sampler.js';
+import { Sampler, Rng, argmax, nucleusBound, kthSmallest } from '../src/generate/sampler.js';
 import { Llama2Error } from '../src/util/errors.js';
 
 const logits = Float32Array.from([1.0, 3.0, 2.5, -1.0, 0.5, 2.9]);
@@ -117,5 +117,35 @@ test('out-of-range options are clear errors naming the option', () => {
   ];
   for (const [o, re] of bad) {
     assert.throws(() => new Sampler(o), (e: unknown) => e instanceof Llama2Error && re.test(e.message), JSON.stringify(o));
+  }
+});
+
+test('nucleusBound and kthSmallest agree with sorting, ties in probability included', () => {
+  const rand = ((s: number) => () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 4294967296))(7);
+  for (let trial = 0; trial < 200; trial++) {
+    const V = 1 + Math.floor(rand() * 3000);
+    // probabilities from a few distinct levels so that ties are common
+    const raw = Array.from({ length: V }, () => (trial % 2 ? Math.floor(rand() * 5) + 1 : rand() ** 8));
+    const sum = raw.reduce((a, b) => a + b, 0);
+    const p = new Float32Array(raw.map((x) => x / sum));
+    const bits = new Uint32Array(p.buffer);
+    const scale = 2 ** Math.max(1, Math.ceil(Math.log2(V)));
+    const keyOf = (i: number) => (0x3f800000 - bits[i]!) * scale + i;
+    const order = Array.from({ length: V }, (_, i) => i).sort((a, b) => p[b]! - p[a]! || a - b);
+    order.forEach((id, r) => { if (r > 0) assert.ok(keyOf(order[r - 1]!) < keyOf(id), 'keys ascend in sampling order'); });
+    const topP = [0.05, 0.5, 0.9, 0.999][trial % 4]!;
+    let keep = V, cum = 0;
+    for (let i = 0; i < V; i++) { if (cum > topP) { keep = i; break; } cum += p[order[i]!]!; }
+    const keys = Float64Array.from({ length: V }, (_, i) => keyOf(i));
+    const probs = Float64Array.from(p);
+    const bound = nucleusBound(keys, probs, V, topP);
+    const kept = order.filter((id) => keyOf(id) < bound).length;
+    // the running sum may round differently at the boundary: allow the neighbouring count only there
+    if (kept !== keep) {
+      const edge = order.slice(0, Math.max(kept, keep)).reduce((a, id) => a + p[id]!, 0) - p[order[Math.max(kept, keep) - 1]!]!;
+      assert.ok(Math.abs(kept - keep) === 1 && Math.abs(edge - topP) < 1e-6, `trial ${trial}: kept ${kept}, Meta's rule keeps ${keep}`);
+    }
+    const k = 1 + Math.floor(rand() * V);
+    assert.equal(kthSmallest(Float64Array.from({ length: V }, (_, i) => keyOf(i)), V, k), keyOf(order[k - 1]!));
   }
 });
