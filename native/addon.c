@@ -92,7 +92,7 @@ static napi_value js_matmul(napi_env env, napi_callback_info info) {
   F32(0, y, "matmul"); F32(1, x, "matmul");
   ARR(2, w, napi_uint8_array, "Uint8Array", "matmul", "weight data");
   INT(3, dt, "matmul"); INT(4, N, "matmul"); INT(5, K, "matmul"); INT(6, T, "matmul");
-  if (dt >= DT_COUNT) FAIL_RANGE("native matmul: dtype code %d is unknown", (int)dt);
+  if (dt >= DT_PUBLIC_COUNT) FAIL_RANGE("native matmul: dtype code %d is unknown", (int)dt);
   if (K % DT_BLOCK[dt] != 0) FAIL("native matmul: K=%d is not a multiple of the block size %d", (int)K, DT_BLOCK[dt]);
   NEED(w, (double)N * dt_row_bytes((int)dt, K), "matmul", "N*rowBytes");
   NEED(x, (double)T * K, "matmul", "T*K");
@@ -182,7 +182,7 @@ static napi_value js_embedding(napi_env env, napi_callback_info info) {
   ARR(1, table, napi_uint8_array, "Uint8Array", "embedding", "table data");
   INT(2, dt, "embedding"); INT(3, V, "embedding"); INT(4, C, "embedding");
   ARR(5, ids, napi_int32_array, "Int32Array", "embedding", "ids");
-  if (dt >= DT_COUNT) FAIL_RANGE("native embedding: dtype code %d is unknown", (int)dt);
+  if (dt >= DT_PUBLIC_COUNT) FAIL_RANGE("native embedding: dtype code %d is unknown", (int)dt);
   if (C % DT_BLOCK[dt] != 0) FAIL("native embedding: C=%d is not a multiple of the block size %d", (int)C, DT_BLOCK[dt]);
   NEED(table, (double)V * dt_row_bytes((int)dt, C), "embedding", "V*rowBytes");
   NEED(out, (double)ids.len * C, "embedding", "T*C");

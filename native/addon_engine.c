@@ -12,10 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include "native.h"
 #include "engine.h"
 
-pthread_mutex_t *addon_call_mutex(void); /* addon.c */
+pthread_mutex_t *addon_call_mutex(void);           /* addon.c */
+int mmap_file_pages(const void *p, size_t n);     /* addon_mmap.c */
 
 #define MAX_ARGS 12
 #define FAIL(...) do { char m_[600]; snprintf(m_, sizeof m_, __VA_ARGS__); napi_throw_error(env, NULL, m_); goto fail; } while (0)
@@ -47,6 +50,44 @@ static uint32_t array_len(napi_env env, napi_value arr) {
   return n;
 }
 
+/* ---- Q4_0 matrices regrouped by eight rows (DT_Q4_0X8, repack.c) */
+
+typedef struct { const uint8_t *src; uint8_t *dst; int K, groups; } repack_job;
+
+static void repack_worker(void *arg, int ith, int nth) {
+  const repack_job *j = arg;
+  q4_0x8_repack(j->src, j->dst, j->K, (int)((long)j->groups * ith / nth), (int)((long)j->groups * (ith + 1) / nth));
+}
+
+/*
+ * Gives the engine its own DT_Q4_0X8 copy of a Q4_0 matrix with rows in whole groups of eight.
+ * mode 1: only matrices inside a file mapping (mmapRanges), whose pages are then dropped from
+ * memory, so resident memory stays about the file's size; mode 2: any matrix (a second copy; for
+ * tests); mode 0: none. 0, or −1 when out of memory.
+ */
+static int maybe_repack(engine_t *e, eng_weight *w, int mode) {
+  if (mode == 0 || w->dt != DT_Q4_0 || w->N % 8 != 0) return 0;
+  const size_t bytes = (size_t)w->N * dt_row_bytes(DT_Q4_0, w->K);
+  const int mapped = mmap_file_pages(w->data, bytes);
+  if (mode == 1 && !mapped) return 0;
+  void **owned = realloc(e->owned, sizeof *owned * (size_t)(e->n_owned + 1));
+  if (!owned) return -1;
+  e->owned = owned;
+  uint8_t *dst = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+  if (!dst) return -1;
+  e->owned[e->n_owned++] = dst;
+  repack_job j = { w->data, dst, w->K, w->N / 8 };
+  pool_run(repack_worker, &j, j.groups >= 64 ? pool_threads() : 1);
+  if (mapped) { /* the file's bytes are no longer read by the engine: let the kernel reclaim them */
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)w->data, b = a + bytes;
+    const uintptr_t lo = (a + page - 1) & ~(page - 1), hi = b & ~(page - 1);
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+  }
+  w->data = dst;
+  w->dt = DT_Q4_0X8;
+  return 0;
+}
+
 static void engine_finalize(napi_env env, void *data, void *hint) {
   (void)env; (void)hint;
   engine_free(data);
@@ -54,7 +95,8 @@ static void engine_finalize(napi_env env, void *data, void *hint) {
 
 /* engineCreate(cfg: Float64Array [dim, layers, heads, kvHeads, hidden, vocab, eps, theta],
  *              mats: Uint8Array[] (tok, out, then per layer wq wk wv wo w1 w2 w3),
- *              dtypes: Int32Array (same order), norms: Float32Array[] (final, then per layer attn ffn)) */
+ *              dtypes: Int32Array (same order), norms: Float32Array[] (final, then per layer attn ffn),
+ *              repack?: 0 | 1 | 2 (maybe_repack's mode; default 1)) */
 static napi_value js_engine_create(napi_env env, napi_callback_info info) {
   napi_value argv[MAX_ARGS], result = NULL;
   size_t argc = MAX_ARGS;
@@ -92,7 +134,7 @@ static napi_value js_engine_create(napi_env env, napi_callback_info info) {
     const char *what = i == 0 ? "tok_embeddings" : i == 1 ? "output" : NAMES[(i - 2) % 7];
     span m;
     const int dt = ((const int32_t *)dts.p)[i];
-    if (dt < 0 || dt >= DT_COUNT) FAIL("native engineCreate: %s has unknown dtype code %d", what, dt);
+    if (dt < 0 || dt >= DT_PUBLIC_COUNT) FAIL("native engineCreate: %s has unknown dtype code %d", what, dt);
     if (K % DT_BLOCK[dt] != 0) FAIL("native engineCreate: %s rows of %d values are not whole blocks of %d", what, K, DT_BLOCK[dt]);
     if (!typed_at(env, argv[1], i, napi_uint8_array, &m)) FAIL("native engineCreate: mats[%u] (%s) must be a Uint8Array", i, what);
     if ((double)m.len < (double)N * dt_row_bytes(dt, K)) FAIL("native engineCreate: %s has %zu bytes, needs %.0f", what, m.len, (double)N * dt_row_bytes(dt, K));
@@ -104,6 +146,24 @@ static napi_value js_engine_create(napi_env env, napi_callback_info info) {
     if (i == 0) e->norm = g.p;
     else if (i % 2 == 1) e->layers[(i - 1) / 2].attn_norm = g.p;
     else e->layers[(i - 1) / 2].ffn_norm = g.p;
+  }
+  int repack = 1;
+  if (argc >= 5) {
+    napi_valuetype t;
+    napi_typeof(env, argv[4], &t);
+    if (t != napi_undefined && (napi_get_value_int32(env, argv[4], &repack) != napi_ok || repack < 0 || repack > 2))
+      FAIL("native engineCreate: repack must be 0, 1 or 2");
+  }
+  {
+    pthread_mutex_lock(addon_call_mutex());
+    int rc = maybe_repack(e, &e->out, repack);
+    for (int l = 0; l < L && rc == 0; l++) {
+      eng_layer *ly = &e->layers[l];
+      eng_weight *ws[7] = { &ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->w1, &ly->w2, &ly->w3 };
+      for (int k = 0; k < 7 && rc == 0; k++) rc = maybe_repack(e, ws[k], repack);
+    }
+    pthread_mutex_unlock(addon_call_mutex());
+    if (rc != 0) FAIL("native engineCreate: out of memory while regrouping Q4_0 weights");
   }
   if (napi_create_external(env, e, engine_finalize, NULL, &result) != napi_ok) FAIL("native engineCreate: cannot create the handle");
   e = NULL; /* owned by the handle now */

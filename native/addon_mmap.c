@@ -23,13 +23,35 @@
 
 #define FAIL(...) do { char m_[4400]; snprintf(m_, sizeof m_, __VA_ARGS__); napi_throw_error(env, NULL, m_); goto fail; } while (0)
 
-typedef struct { void *base; size_t size; _Atomic long refs; } mapping;
+typedef struct mapping { void *base; size_t size; _Atomic long refs; struct mapping *prev, *next; } mapping;
+
+/* the live mappings, for mmap_file_pages (created and released on the JS thread only) */
+static mapping *g_live;
+
+static void unlink_mapping(mapping *m) {
+  if (m->prev) m->prev->next = m->next; else if (g_live == m) g_live = m->next;
+  if (m->next) m->next->prev = m->prev;
+  m->prev = m->next = NULL;
+}
 
 static void release(mapping *m) {
   if (atomic_fetch_sub(&m->refs, 1) == 1) {
+    unlink_mapping(m);
     munmap(m->base, m->size);
     free(m);
   }
+}
+
+/*
+ * Whether [p, p + n) lies inside a file mapping made by mmapRanges. Such bytes can be dropped
+ * from memory (MADV_DONTNEED) after the engine copied them elsewhere: the mapping is private and
+ * never written, so a later read faults the file's bytes back in.
+ */
+int mmap_file_pages(const void *p, size_t n) {
+  const uint8_t *a = p;
+  for (const mapping *m = g_live; m; m = m->next)
+    if (m->base && a >= (const uint8_t *)m->base && a + n <= (const uint8_t *)m->base + m->size) return 1;
+  return 0;
 }
 
 static void window_finalize(napi_env env, void *data, void *hint) {
@@ -81,6 +103,7 @@ static napi_value js_mmap_ranges(napi_env env, napi_callback_info info) {
   close(fd);
   fd = -1;
   atomic_store(&m->refs, 1); /* held by this call until every window exists */
+  if (m->base) { m->next = g_live; if (g_live) g_live->prev = m; g_live = m; }
   if (napi_create_array_with_length(env, n, &arr) != napi_ok) FAIL("mmapRanges %s: cannot create the result array", path);
   for (size_t i = 0; i < n; i++) {
     napi_value ab;
@@ -101,7 +124,7 @@ static napi_value js_mmap_ranges(napi_env env, napi_callback_info info) {
 fail:
   if (fd >= 0) close(fd);
   if (m) {
-    if (atomic_load(&m->refs) <= 1) { if (m->base) munmap(m->base, m->size); free(m); }
+    if (atomic_load(&m->refs) <= 1) { unlink_mapping(m); if (m->base) munmap(m->base, m->size); free(m); }
     else release(m); /* windows already handed out keep the mapping */
   }
   return NULL;

@@ -16,17 +16,27 @@
 #include <stdint.h>
 #include <string.h>
 
-/* dtype codes: the order of src/backend/native.ts DTYPE_CODE (and of DType in src/tensor.ts) */
+/*
+ * dtype codes: the order of src/backend/native.ts DTYPE_CODE (and of DType in src/tensor.ts), then
+ * layouts that exist only inside the addon (codes ≥ DT_PUBLIC_COUNT, never accepted from JS):
+ *   DT_Q4_0X8  Q4_0 rows regrouped by eight (repack.c): for rows 8g..8g+7, block b is 144 bytes,
+ *              the 8 rows' f16 scales, then 4 chunks of 32 bytes where chunk c holds bytes
+ *              4c..4c+3 of each row's 16 nibble bytes (row r at 4r). Same bytes per 8 rows as
+ *              Q4_0, so row ranges that are multiples of 8 keep their byte offsets.
+ */
 enum {
   DT_F32 = 0, DT_F16, DT_BF16,
   DT_Q4_0, DT_Q4_1, DT_Q5_0, DT_Q5_1, DT_Q8_0,
   DT_Q2_K, DT_Q3_K, DT_Q4_K, DT_Q5_K, DT_Q6_K,
+  DT_PUBLIC_COUNT,
+  DT_Q4_0X8 = DT_PUBLIC_COUNT,
   DT_COUNT
 };
 
-/* values and bytes per block of each dtype (ggml's layouts; see src/tensor.ts DTYPE_LAYOUT) */
-static const int DT_BLOCK[DT_COUNT] = { 1, 1, 1, 32, 32, 32, 32, 32, 256, 256, 256, 256, 256 };
-static const int DT_BYTES[DT_COUNT] = { 4, 2, 2, 18, 20, 22, 24, 34, 84, 110, 144, 176, 210 };
+/* values and bytes per block of each dtype (ggml's layouts; see src/tensor.ts DTYPE_LAYOUT);
+ * DT_Q4_0X8 as bytes per row (the row's share of its group of eight) */
+static const int DT_BLOCK[DT_COUNT] = { 1, 1, 1, 32, 32, 32, 32, 32, 256, 256, 256, 256, 256, 32 };
+static const int DT_BYTES[DT_COUNT] = { 4, 2, 2, 18, 20, 22, 24, 34, 84, 110, 144, 176, 210, 18 };
 
 /* bytes of n values of dtype dt (n a whole number of blocks) */
 static inline size_t dt_row_bytes(int dt, long n) { return (size_t)(n / DT_BLOCK[dt]) * (size_t)DT_BYTES[dt]; }

@@ -49,6 +49,8 @@ static inline double prof_mark(int ph, double t0) {
 
 void engine_free(engine_t *e) {
   if (!e) return;
+  for (int i = 0; i < e->n_owned; i++) free(e->owned[i]);
+  free(e->owned);
   free(e->layers);
   free(e->buf);
   free(e);

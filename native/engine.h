@@ -23,6 +23,8 @@ typedef struct {
   eng_layer *layers;     /* (n_layers) */
   float *buf;            /* activation buffers for buf_t tokens */
   int buf_t;
+  void **owned;          /* weight copies the engine made (repacked layouts), freed with it */
+  int n_owned;
 } engine_t;
 
 /* one run of new tokens of one sequence: n tokens at positions pos0.., appended to its caches */

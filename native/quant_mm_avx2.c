@@ -443,10 +443,66 @@ static void rows_q6_k(int K, const uint8_t *w, size_t rb, int R, const q8a_rows 
       store(y + (long)t * ldy + r, row_dot_q6_k(w + r * rb, ahead, x->xa + (long)t * nb, x->d + (long)t * nb, K / 256), acc);
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * DT_Q4_0X8 (Q4_0 regrouped by eight rows, repack.c): the rows-in-lanes scheme of gemm8 above,
+ * straight from memory. Chunk c of a block (32 bytes) gives, masked, values 4c..4c+3 of the 8 rows
+ * and, shifted, values 16+4c..16+4c+3; each meets a broadcast of the 4 matching activation bytes
+ * in one maddubs. Per block and token: 8 maddubs for 8 rows, one madd, the −8·Σq_x offset in
+ * int32, one FMA with the 8 row scales (one f16 conversion) × the token's scale. Up to 4 tokens
+ * share each unpacked chunk (prefill); decode streams the groups with prefetches running
+ * PREFETCH_ROWS_BYTES ahead. */
+static inline __attribute__((always_inline)) void x8_group(const int NT, const uint8_t *grp, int nb, const q8a_rows *x,
+                                                           int t, float *y, long ldy, int acc) {
+  const __m256i ones = _mm256_set1_epi16(1), m4 = _mm256_set1_epi8(0x0F);
+  __m256 a[4];
+  for (int j = 0; j < NT; j++) a[j] = _mm256_setzero_ps();
+  for (int b = 0; b < nb; b++) {
+    const uint8_t *p = grp + 144 * (size_t)b;
+    _mm_prefetch((const char *)p + PREFETCH_ROWS_BYTES, _MM_HINT_T0);
+    _mm_prefetch((const char *)p + PREFETCH_ROWS_BYTES + 64, _MM_HINT_T0);
+    _mm_prefetch((const char *)p + PREFETCH_ROWS_BYTES + 128, _MM_HINT_T0);
+    __m256i s[4];
+    for (int j = 0; j < NT; j++) s[j] = _mm256_setzero_si256();
+    for (int c = 0; c < 4; c++) {
+      const __m256i v = _mm256_loadu_si256((const __m256i *)(p + 16 + 32 * c));
+      const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+      for (int j = 0; j < NT; j++) {
+        const int8_t *qs = x->xa[(long)(t + j) * nb + b].qs;
+        int32_t f0, f1;
+        memcpy(&f0, qs + 4 * c, 4);
+        memcpy(&f1, qs + 16 + 4 * c, 4);
+        /* each maddubs pair is ≤ 2·15·127; 8 of them per block stay inside int16 (30480) */
+        s[j] = _mm256_add_epi16(s[j], _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_set1_epi32(f0)),
+                                                       _mm256_maddubs_epi16(hi, _mm256_set1_epi32(f1))));
+      }
+    }
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+    for (int j = 0; j < NT; j++) {
+      const q8a_block *xb = &x->xa[(long)(t + j) * nb + b];
+      const __m256i i32 = _mm256_sub_epi32(_mm256_madd_epi16(s[j], ones), _mm256_set1_epi32(8 * xb->sum));
+      a[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i32), _mm256_mul_ps(dw, _mm256_broadcast_ss(&xb->d)), a[j]);
+    }
+  }
+  for (int j = 0; j < NT; j++) put8(y + (long)j * ldy, a[j], acc);
+}
+
+static void rows_q4_0x8(int K, const uint8_t *w, size_t rb, int R, const q8a_rows *x, int T, float *y, long ldy,
+                        int acc) {
+  const int nb = K / 32;
+  for (int g = 0; g < R / 8; g++) {
+    const uint8_t *grp = w + 8 * rb * (size_t)g;
+    float *yg = y + 8 * g;
+    int t = 0;
+    for (; t + 4 <= T; t += 4) x8_group(4, grp, nb, x, t, yg + (long)t * ldy, ldy, acc);
+    for (; t < T; t++) x8_group(1, grp, nb, x, t, yg + (long)t * ldy, ldy, acc);
+  }
+}
+
 void q8_rows_avx2(kernels_t *k) {
   for (int i = 0; i < 65536; i++) g_f16[i] = f16_to_f32((uint16_t)i);
   k->q8_rows[DT_Q4_0] = rows_q4_0;
   k->q8_rows[DT_Q8_0] = rows_q8_0;
   k->q8_rows[DT_Q4_K] = rows_q4_k;
   k->q8_rows[DT_Q6_K] = rows_q6_k;
+  k->q8_rows[DT_Q4_0X8] = rows_q4_0x8;
 }

@@ -66,8 +66,8 @@ function expectRelClose(what: string, got: ArrayLike<number>, want: ArrayLike<nu
  * with all logits and the hidden states, then three single-token steps and a 4-token chunk on the
  * first cache, logits of the last token. Returns every output and the caches.
  */
-function scenario(c: LlamaConfig, w: ModelWeights, be: Backend, fused: boolean) {
-  const m = new Model(c, w, be, { fused });
+function scenario(c: LlamaConfig, w: ModelWeights, be: Backend, fused: boolean, repack?: 'never' | 'always') {
+  const m = new Model(c, w, be, { fused, repack });
   const V = c.vocab_size;
   const ids = (n: number, s: number) => Array.from({ length: n }, (_, i) => (s + i * 7) % V);
   const caches: KVCache[] = [m.newCache(24), m.newCache(24), m.newCache(24)];
@@ -121,6 +121,27 @@ if (!nativeBackend) {
         });
       }
     }
+
+    test('Q4_0 regrouped by eight rows (native/repack.c) = the file layout, at every ISA level', () => {
+      const before = nb.isa();
+      try {
+        for (const { name, c, dtypes, tied } of SHAPES) {
+          if (!dtypes.includes('Q4_0')) continue;
+          const w = randomModel(c, 'Q4_0', tied);
+          for (const isa of nb.supportedIsas()) {
+            nb.setIsa(isa);
+            for (const threads of [1, 2]) {
+              nb.setThreads(threads);
+              const plain = scenario(c, w, nb, true, 'never');
+              const grouped = scenario(c, w, nb, true, 'always');
+              grouped.out.forEach((o, i) => expectRelClose(`${name} ${isa} ${threads}t output ${i}`, o, plain.out[i]!, ENGINE_VS_KERNELS_TOL));
+            }
+          }
+        }
+      } finally {
+        nb.setIsa(before);
+      }
+    });
 
     test('bad input throws before the engine runs; engine arguments are checked', () => {
       const { c } = SHAPES[0]!;

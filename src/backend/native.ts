@@ -47,7 +47,7 @@ interface Addon {
   readProbe(values: Float32Array, reps: number): number;
   mmapFile(path: string): ArrayBuffer;
   mmapRanges(path: string, offsets: Float64Array, lengths: Float64Array): ArrayBuffer[];
-  engineCreate(cfg: Float64Array, mats: Uint8Array[], dtypes: Int32Array, norms: Float32Array[]): EngineHandle;
+  engineCreate(cfg: Float64Array, mats: Uint8Array[], dtypes: Int32Array, norms: Float32Array[], repack?: number): EngineHandle;
   engineForward(h: EngineHandle, ids: Int32Array, segN: Int32Array, segPos0: Int32Array, kCaches: Float32Array[],
     vCaches: Float32Array[], logitRows: Int32Array, logits: Float32Array, hidden: Float32Array | null): void;
   INT8_MAX_T: number;
@@ -147,7 +147,9 @@ function prepare(a: Addon, m: PreparedModelInput): PreparedModel {
   const norms = [m.finalNorm];
   for (let l = 0; l < c.n_layers; l++) norms.push(m.attnNorm[l]!, m.ffnNorm[l]!);
   const cfg = Float64Array.of(c.dim, c.n_layers, c.n_heads, c.n_kv_heads, ffnHiddenDim(c), c.vocab_size, c.norm_eps, c.rope_theta);
-  const handle = a.engineCreate(cfg, data, Int32Array.from(mats, (t) => DTYPE_CODE[t.dtype]), norms);
+  const repack = m.repack ?? (process.env['LLAMA2_REPACK'] === '0' ? 'never' : 'mapped');
+  const handle = a.engineCreate(cfg, data, Int32Array.from(mats, (t) => DTYPE_CODE[t.dtype]), norms,
+    repack === 'never' ? 0 : repack === 'mapped' ? 1 : 2);
   const keep = { data, norms }; // referenced by the closure below: alive while the handle is
   return {
     forward(ids, segments, logitRows, logits, hidden) {

@@ -165,6 +165,14 @@ export interface PreparedModelInput {
   attnNorm: readonly Float32Array[];
   ffnNorm: readonly Float32Array[];
   finalNorm: Float32Array;
+  /**
+   * Whether the engine may keep its own copy of Q4_0 matrices regrouped for its kernels (same
+   * values, ~2× fewer instructions per weight): 'mapped' (default) only for memory-mapped model
+   * files, whose pages it then releases, so resident memory stays about the file's size;
+   * 'always' also for in-memory weights (a second copy); 'never'. The environment variable
+   * LLAMA2_REPACK=0 turns the default into 'never'.
+   */
+  repack?: 'never' | 'mapped' | 'always';
 }
 
 /** One run of new tokens of one sequence for PreparedModel.forward. */

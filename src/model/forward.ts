@@ -84,6 +84,8 @@ export interface ModelOptions {
    * path below, which is the engine's spec (tests compare the two).
    */
   fused?: boolean;
+  /** see PreparedModelInput.repack (default 'mapped') */
+  repack?: 'never' | 'mapped' | 'always';
 }
 
 /** A model ready to run: config, weights (any dtype), the backend, and reusable scratch buffers. */
@@ -96,6 +98,7 @@ export class Model {
   private scratchT = 0;
   private s: Record<'x' | 'xb' | 'q' | 'k' | 'v' | 'att' | 'h1' | 'h3', Float32Array> | null = null;
   private readonly fused: boolean;
+  private readonly repack: ModelOptions['repack'];
   /** the backend's engine and the weight byte arrays it was built from (rebuilt if any is replaced) */
   private engine: { run: PreparedModel; data: Uint8Array[] } | null = null;
 
@@ -107,6 +110,7 @@ export class Model {
     this.ffnNorm = weights.layers.map((l) => toFloat32(l.ffn_norm));
     this.finalNorm = toFloat32(weights.norm);
     this.fused = opts.fused ?? true;
+    this.repack = opts.repack;
   }
 
   /** The backend's engine for these weights, or null when the backend has none (or fused is off). */
@@ -119,6 +123,7 @@ export class Model {
     if (!e || e.data.length !== data.length || e.data.some((d, i) => d !== data[i])) {
       const run = this.backend.prepareModel({
         config: this.config, weights: w, attnNorm: this.attnNorm, ffnNorm: this.ffnNorm, finalNorm: this.finalNorm,
+        repack: this.repack,
       });
       this.engine = { run, data };
     }

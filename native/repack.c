@@ -1,0 +1,72 @@
+/*
+ * Q4_0 weights regrouped by eight rows (DT_Q4_0X8, layout in common.h) for the decode and prefill
+ * kernels: with the 8 rows of a group side by side in each 32-byte chunk, one maddubs multiplies
+ * 4 values of all 8 rows by the same 4 activations, and a block ends with one FMA for 8 rows and
+ * no horizontal sums (about half the instructions per weight byte of the row-at-a-time kernels,
+ * which made them compute-bound at ~15 GB/s per core). The nibble bytes are not changed, only
+ * moved: chunk c of block b holds bytes 4c..4c+3 of each row's block b, so chunk c's low nibbles
+ * are values 4c..4c+3 of the 8 rows and its high nibbles values 16+4c..16+4c+3.
+ *
+ * Here: the repacking (q4_0x8_repack) and the scalar kernel (the reference for the ISA ones, and
+ * what every ISA without its own uses). The engine repacks only memory it may copy (addon_engine.c).
+ *
+ * Legend: N = rows (a multiple of 8), K = values per row, nb = K/32 blocks, g = group of 8 rows.
+ */
+#include "native.h"
+
+#define X8_BLOCK 144 /* bytes of one block of 8 rows: 8 f16 scales + 128 nibble bytes */
+
+/* rows [g0·8, g1·8) of src (N, K) Q4_0 → the same byte range of dst in the X8 layout */
+void q4_0x8_repack(const uint8_t *src, uint8_t *dst, int K, int g0, int g1) {
+  const int nb = K / 32;
+  const size_t rb = (size_t)nb * 18, gb = 8 * rb; /* bytes per row, per group */
+  for (int g = g0; g < g1; g++) {
+    const uint8_t *s = src + (size_t)g * gb;
+    uint8_t *d = dst + (size_t)g * gb;
+    for (int b = 0; b < nb; b++, d += X8_BLOCK) {
+      for (int r = 0; r < 8; r++) {
+        const uint8_t *blk = s + (size_t)r * rb + 18 * (size_t)b;
+        d[2 * r] = blk[0];
+        d[2 * r + 1] = blk[1];
+        for (int c = 0; c < 4; c++) memcpy(d + 16 + 32 * c + 4 * r, blk + 2 + 4 * c, 4);
+      }
+    }
+  }
+}
+
+/*
+ * q8_rows_fn for DT_Q4_0X8 (w at a group boundary, R a multiple of 8): per row, block and token
+ * the integer dot Σ (q − 8)·q_x, then d_w·d_x·dot summed in f32, the same values as the Q4_0
+ * row kernels up to the f32 summation order.
+ */
+static void rows_q4_0x8_scalar(int K, const uint8_t *w, size_t rb, int R, const q8a_rows *x, int T, float *y,
+                               long ldy, int acc) {
+  (void)rb;
+  const int nb = K / 32;
+  for (int g = 0; g < R / 8; g++) {
+    const uint8_t *grp = w + (size_t)g * 8 * nb * 18;
+    for (int t = 0; t < T; t++) {
+      float sum[8] = { 0 };
+      for (int b = 0; b < nb; b++) {
+        const uint8_t *blk = grp + (size_t)b * X8_BLOCK;
+        const q8a_block *xb = &x->xa[(long)t * nb + b];
+        for (int r = 0; r < 8; r++) {
+          int32_t dot = 0;
+          for (int c = 0; c < 4; c++)
+            for (int i = 0; i < 4; i++) {
+              const uint8_t q = blk[16 + 32 * c + 4 * r + i];
+              dot += ((q & 0x0F) - 8) * xb->qs[4 * c + i] + ((q >> 4) - 8) * xb->qs[16 + 4 * c + i];
+            }
+          sum[r] += ld_f16(blk + 2 * r) * xb->d * (float)dot;
+        }
+      }
+      float *yt = y + (long)t * ldy + 8 * g;
+      for (int r = 0; r < 8; r++) yt[r] = acc ? yt[r] + sum[r] : sum[r];
+    }
+  }
+}
+
+void q4_0x8_scalar(kernels_t *k) {
+  k->q8_rows[DT_Q4_0X8] = rows_q4_0x8_scalar;
+  k->q8_dot[DT_Q4_0X8] = NULL; /* rows are interleaved: no single-row dot */
+}
