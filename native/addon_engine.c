@@ -70,12 +70,21 @@ static int maybe_repack(engine_t *e, eng_weight *w, int mode) {
   const size_t bytes = (size_t)w->N * dt_row_bytes(DT_Q4_0, w->K);
   const int mapped = mmap_file_pages(w->data, bytes);
   if (mode == 1 && !mapped) return 0;
-  void **owned = realloc(e->owned, sizeof *owned * (size_t)(e->n_owned + 1));
+  struct eng_owned *owned = realloc(e->owned, sizeof *owned * (size_t)(e->n_owned + 1));
   if (!owned) return -1;
   e->owned = owned;
-  uint8_t *dst = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
-  if (!dst) return -1;
-  e->owned[e->n_owned++] = dst;
+  /* anonymous memory on 2 MiB pages where the kernel gives them (THP "madvise" mode): one page
+   * fault per 2 MiB instead of per 4 KiB (a 7B model's copy took seconds of faults), and fewer
+   * TLB misses while the kernels stream the weights */
+  const size_t HUGE = (size_t)2 << 20, size = ((bytes + HUGE - 1) & ~(HUGE - 1)) + HUGE;
+  void *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (base == MAP_FAILED) return -1;
+  e->owned[e->n_owned].base = base;
+  e->owned[e->n_owned++].size = size;
+  uint8_t *dst = (uint8_t *)(((uintptr_t)base + HUGE - 1) & ~(uintptr_t)(HUGE - 1));
+#ifdef MADV_HUGEPAGE
+  madvise(dst, bytes, MADV_HUGEPAGE); /* a hint: without it the copy still works on 4 KiB pages */
+#endif
   repack_job j = { w->data, dst, w->K, w->N / 8 };
   pool_run(repack_worker, &j, j.groups >= 64 ? pool_threads() : 1);
   if (mapped) { /* the file's bytes are no longer read by the engine: let the kernel reclaim them */

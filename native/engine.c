@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include "native.h"
 #include "engine.h"
@@ -49,7 +50,7 @@ static inline double prof_mark(int ph, double t0) {
 
 void engine_free(engine_t *e) {
   if (!e) return;
-  for (int i = 0; i < e->n_owned; i++) free(e->owned[i]);
+  for (int i = 0; i < e->n_owned; i++) munmap(e->owned[i].base, e->owned[i].size);
   free(e->owned);
   free(e->layers);
   free(e->buf);

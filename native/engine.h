@@ -23,7 +23,7 @@ typedef struct {
   eng_layer *layers;     /* (n_layers) */
   float *buf;            /* activation buffers for buf_t tokens */
   int buf_t;
-  void **owned;          /* weight copies the engine made (repacked layouts), freed with it */
+  struct eng_owned { void *base; size_t size; } *owned; /* weight copies the engine made (mmap'd) */
   int n_owned;
 } engine_t;
 

@@ -32,6 +32,7 @@ export function openModel(path: string, opts: OpenOptions = {}): OpenedModel {
   }
   const backend = opts.backend ?? selectBackend({ threads: opts.threads });
   const model = new Model(loaded.config, loaded.weights, backend);
+  model.prepare();
   let tokenizer: Tokenizer | null = null;
   if (loaded.vocab) {
     tokenizer = new Tokenizer(loaded.vocab);

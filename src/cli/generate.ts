@@ -24,13 +24,14 @@ export const spec: CommandSpec = {
     'timings go to stderr (or into the JSON object with --json). Ctrl-C stops generation.',
 };
 
-export function resultJson(r: GenerateResult): Record<string, unknown> {
+export function resultJson(r: GenerateResult, loadMs?: number): Record<string, unknown> {
   return {
     prompt_ids: r.promptIds,
     ids: r.ids,
     text: r.text,
     finish_reason: r.finishReason,
     timings: {
+      ...(loadMs === undefined ? {} : { load_ms: round(loadMs) }),
       prompt_tokens: r.timings.promptTokens,
       generated_tokens: r.timings.generatedTokens,
       prefill_ms: round(r.timings.prefillMs),
@@ -51,7 +52,9 @@ export async function run(f: FlagValues): Promise<void> {
     throw new Llama2Error('generate: give exactly one of --prompt TEXT or --prompt-ids 1,2,3');
   }
   const sampler = samplerFromFlags(f);
+  const t0 = performance.now();
   const opened = openFromFlags(f, 'generate');
+  const loadMs = performance.now() - t0;
   const tok = requireTokenizer(opened, modelPath);
   let promptIds: number[];
   if (text !== undefined) {
@@ -80,12 +83,12 @@ export async function run(f: FlagValues): Promise<void> {
   }
   process.off('SIGINT', onSig);
   if (json) {
-    process.stdout.write(JSON.stringify(resultJson(res)) + '\n');
+    process.stdout.write(JSON.stringify(resultJson(res, loadMs)) + '\n');
   } else {
     process.stdout.write('\n');
     const t = res.timings;
     process.stderr.write(
-      `[${t.promptTokens} prompt tokens: ${t.prefillTokPerSec.toFixed(1)} tok/s | ${t.generatedTokens} generated: ` +
+      `[load ${(loadMs / 1000).toFixed(1)} s | ${t.promptTokens} prompt tokens: ${t.prefillTokPerSec.toFixed(1)} tok/s | ${t.generatedTokens} generated: ` +
         `${t.decodeTokPerSec.toFixed(1)} tok/s | ${res.finishReason}]\n`,
     );
   }

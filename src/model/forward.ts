@@ -113,6 +113,15 @@ export class Model {
     this.repack = opts.repack;
   }
 
+  /**
+   * Builds the backend's engine now instead of at the first forward call (the native engine may
+   * copy Q4_0 matrices into its own layout: seconds for a 7B model), so that load time is not
+   * counted as prompt time. Does nothing on a backend without an engine.
+   */
+  prepare(): void {
+    this.prepared();
+  }
+
   /** The backend's engine for these weights, or null when the backend has none (or fused is off). */
   private prepared(): PreparedModel | null {
     if (!this.fused || !this.backend.prepareModel) return null;
