@@ -23,6 +23,8 @@
  *              the 8 rows' f16 scales, then 4 chunks of 32 bytes where chunk c holds bytes
  *              4c..4c+3 of each row's 16 nibble bytes (row r at 4r). Same bytes per 8 rows as
  *              Q4_0, so row ranges that are multiples of 8 keep their byte offsets.
+ *   DT_Q8_0X8  Q8_0 likewise: block b of rows 8g..8g+7 is 272 bytes, the 8 f16 scales, then 8
+ *              chunks of 32 bytes, chunk c holding int8 values 4c..4c+3 of each row (row r at 4r).
  */
 enum {
   DT_F32 = 0, DT_F16, DT_BF16,
@@ -30,13 +32,14 @@ enum {
   DT_Q2_K, DT_Q3_K, DT_Q4_K, DT_Q5_K, DT_Q6_K,
   DT_PUBLIC_COUNT,
   DT_Q4_0X8 = DT_PUBLIC_COUNT,
+  DT_Q8_0X8,
   DT_COUNT
 };
 
 /* values and bytes per block of each dtype (ggml's layouts; see src/tensor.ts DTYPE_LAYOUT);
- * DT_Q4_0X8 as bytes per row (the row's share of its group of eight) */
-static const int DT_BLOCK[DT_COUNT] = { 1, 1, 1, 32, 32, 32, 32, 32, 256, 256, 256, 256, 256, 32 };
-static const int DT_BYTES[DT_COUNT] = { 4, 2, 2, 18, 20, 22, 24, 34, 84, 110, 144, 176, 210, 18 };
+ * the X8 layouts as bytes per row (the row's share of its group of eight) */
+static const int DT_BLOCK[DT_COUNT] = { 1, 1, 1, 32, 32, 32, 32, 32, 256, 256, 256, 256, 256, 32, 32 };
+static const int DT_BYTES[DT_COUNT] = { 4, 2, 2, 18, 20, 22, 24, 34, 84, 110, 144, 176, 210, 18, 34 };
 
 /* bytes of n values of dtype dt (n a whole number of blocks) */
 static inline size_t dt_row_bytes(int dt, long n) { return (size_t)(n / DT_BLOCK[dt]) * (size_t)DT_BYTES[dt]; }

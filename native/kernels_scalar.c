@@ -7,7 +7,7 @@
 #include "common.h"
 
 void q8_dots_scalar(kernels_t *k); /* quant_dot.c */
-void q4_0x8_scalar(kernels_t *k);  /* repack.c */
+void x8_scalar(kernels_t *k);      /* repack.c */
 void dequant_row_scalar(int dt, const uint8_t *src, long n, float *dst); /* quant_decode.c */
 
 #define MR_S 4
@@ -90,5 +90,5 @@ void kernels_scalar(kernels_t *k) {
   k->silu_mul = silu_mul_scalar;
   k->add_f32 = add_f32_scalar;
   q8_dots_scalar(k);
-  q4_0x8_scalar(k);
+  x8_scalar(k);
 }

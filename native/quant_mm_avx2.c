@@ -486,6 +486,50 @@ static inline __attribute__((always_inline)) void x8_group(const int NT, const u
   for (int j = 0; j < NT; j++) put8(y + (long)j * ldy, a[j], acc);
 }
 
+/* DT_Q8_0X8: chunk c (32 bytes) holds int8 values 4c..4c+3 of the 8 rows; |w| meets the
+ * activations with w's signs in one maddubs (pairs ≤ 2·128·127, inside int16), one madd per chunk
+ * (two chunks would overflow int16), then as above. */
+static inline __attribute__((always_inline)) void x8q8_group(const int NT, const uint8_t *grp, int nb, const q8a_rows *x,
+                                                             int t, float *y, long ldy, int acc) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 a[4];
+  for (int j = 0; j < NT; j++) a[j] = _mm256_setzero_ps();
+  for (int b = 0; b < nb; b++) {
+    const uint8_t *p = grp + 272 * (size_t)b;
+    for (int o = 0; o < 320; o += 64) _mm_prefetch((const char *)p + PREFETCH_ROWS_BYTES + o, _MM_HINT_T0);
+    __m256i s[4];
+    for (int j = 0; j < NT; j++) s[j] = _mm256_setzero_si256();
+    for (int c = 0; c < 8; c++) {
+      const __m256i v = _mm256_loadu_si256((const __m256i *)(p + 16 + 32 * c));
+      const __m256i av = _mm256_sign_epi8(v, v);
+      for (int j = 0; j < NT; j++) {
+        int32_t f;
+        memcpy(&f, x->xa[(long)(t + j) * nb + b].qs + 4 * c, 4);
+        const __m256i xs = _mm256_sign_epi8(_mm256_set1_epi32(f), v);
+        s[j] = _mm256_add_epi32(s[j], _mm256_madd_epi16(_mm256_maddubs_epi16(av, xs), ones));
+      }
+    }
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+    for (int j = 0; j < NT; j++) {
+      const q8a_block *xb = &x->xa[(long)(t + j) * nb + b];
+      a[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[j]), _mm256_mul_ps(dw, _mm256_broadcast_ss(&xb->d)), a[j]);
+    }
+  }
+  for (int j = 0; j < NT; j++) put8(y + (long)j * ldy, a[j], acc);
+}
+
+static void rows_q8_0x8(int K, const uint8_t *w, size_t rb, int R, const q8a_rows *x, int T, float *y, long ldy,
+                        int acc) {
+  const int nb = K / 32;
+  for (int g = 0; g < R / 8; g++) {
+    const uint8_t *grp = w + 8 * rb * (size_t)g;
+    float *yg = y + 8 * g;
+    int t = 0;
+    for (; t + 4 <= T; t += 4) x8q8_group(4, grp, nb, x, t, yg + (long)t * ldy, ldy, acc);
+    for (; t < T; t++) x8q8_group(1, grp, nb, x, t, yg + (long)t * ldy, ldy, acc);
+  }
+}
+
 static void rows_q4_0x8(int K, const uint8_t *w, size_t rb, int R, const q8a_rows *x, int T, float *y, long ldy,
                         int acc) {
   const int nb = K / 32;
@@ -505,4 +549,5 @@ void q8_rows_avx2(kernels_t *k) {
   k->q8_rows[DT_Q4_K] = rows_q4_k;
   k->q8_rows[DT_Q6_K] = rows_q6_k;
   k->q8_rows[DT_Q4_0X8] = rows_q4_0x8;
+  k->q8_rows[DT_Q8_0X8] = rows_q8_0x8;
 }

@@ -1,34 +1,36 @@
 /*
- * Q4_0 weights regrouped by eight rows (DT_Q4_0X8, layout in common.h) for the decode and prefill
+ * Q4_0 and Q8_0 weights regrouped by eight rows (DT_Q4_0X8, DT_Q8_0X8; layouts in common.h) for the decode and prefill
  * kernels: with the 8 rows of a group side by side in each 32-byte chunk, one maddubs multiplies
  * 4 values of all 8 rows by the same 4 activations, and a block ends with one FMA for 8 rows and
  * no horizontal sums (about half the instructions per weight byte of the row-at-a-time kernels,
  * which made them compute-bound at ~15 GB/s per core). The nibble bytes are not changed, only
  * moved: chunk c of block b holds bytes 4c..4c+3 of each row's block b, so chunk c's low nibbles
- * are values 4c..4c+3 of the 8 rows and its high nibbles values 16+4c..16+4c+3.
+ * are values 4c..4c+3 of the 8 rows and its high nibbles values 16+4c..16+4c+3. Q8_0 has 8 such
+ * chunks of int8 values per block (chunk c: values 4c..4c+3).
  *
- * Here: the repacking (q4_0x8_repack) and the scalar kernel (the reference for the ISA ones, and
+ * Here: the repacking (x8_repack) and the scalar kernel (the reference for the ISA ones, and
  * what every ISA without its own uses). The engine repacks only memory it may copy (addon_engine.c).
  *
  * Legend: N = rows (a multiple of 8), K = values per row, nb = K/32 blocks, g = group of 8 rows.
  */
 #include "native.h"
 
-#define X8_BLOCK 144 /* bytes of one block of 8 rows: 8 f16 scales + 128 nibble bytes */
+#define X8_BLOCK 144 /* bytes of one Q4_0 block of 8 rows: 8 f16 scales + 128 nibble bytes */
 
-/* rows [g0·8, g1·8) of src (N, K) Q4_0 → the same byte range of dst in the X8 layout */
-void q4_0x8_repack(const uint8_t *src, uint8_t *dst, int K, int g0, int g1) {
-  const int nb = K / 32;
-  const size_t rb = (size_t)nb * 18, gb = 8 * rb; /* bytes per row, per group */
+/* rows [g0·8, g1·8) of src (N, K), dtype DT_Q4_0 or DT_Q8_0 → the same byte range of dst in
+ * that dtype's X8 layout */
+void x8_repack(int dt, const uint8_t *src, uint8_t *dst, int K, int g0, int g1) {
+  const int nb = K / 32, TB = DT_BYTES[dt], chunks = (TB - 2) / 4; /* 4 (Q4_0) or 8 (Q8_0) */
+  const size_t rb = (size_t)nb * TB, gb = 8 * rb; /* bytes per row, per group */
   for (int g = g0; g < g1; g++) {
     const uint8_t *s = src + (size_t)g * gb;
     uint8_t *d = dst + (size_t)g * gb;
-    for (int b = 0; b < nb; b++, d += X8_BLOCK) {
+    for (int b = 0; b < nb; b++, d += 8 * TB) {
       for (int r = 0; r < 8; r++) {
-        const uint8_t *blk = s + (size_t)r * rb + 18 * (size_t)b;
+        const uint8_t *blk = s + (size_t)r * rb + (size_t)TB * b;
         d[2 * r] = blk[0];
         d[2 * r + 1] = blk[1];
-        for (int c = 0; c < 4; c++) memcpy(d + 16 + 32 * c + 4 * r, blk + 2 + 4 * c, 4);
+        for (int c = 0; c < chunks; c++) memcpy(d + 16 + 32 * c + 4 * r, blk + 2 + 4 * c, 4);
       }
     }
   }
@@ -66,7 +68,35 @@ static void rows_q4_0x8_scalar(int K, const uint8_t *w, size_t rb, int R, const 
   }
 }
 
-void q4_0x8_scalar(kernels_t *k) {
+/* the same for DT_Q8_0X8: Σ w·q_x per row and block */
+static void rows_q8_0x8_scalar(int K, const uint8_t *w, size_t rb, int R, const q8a_rows *x, int T, float *y,
+                               long ldy, int acc) {
+  (void)rb;
+  const int nb = K / 32;
+  for (int g = 0; g < R / 8; g++) {
+    const uint8_t *grp = w + (size_t)g * 8 * nb * 34;
+    for (int t = 0; t < T; t++) {
+      float sum[8] = { 0 };
+      for (int b = 0; b < nb; b++) {
+        const uint8_t *blk = grp + (size_t)b * 272;
+        const q8a_block *xb = &x->xa[(long)t * nb + b];
+        for (int r = 0; r < 8; r++) {
+          int32_t dot = 0;
+          for (int c = 0; c < 8; c++)
+            for (int i = 0; i < 4; i++) dot += (int8_t)blk[16 + 32 * c + 4 * r + i] * xb->qs[4 * c + i];
+          sum[r] += ld_f16(blk + 2 * r) * xb->d * (float)dot;
+        }
+      }
+      float *yt = y + (long)t * ldy + 8 * g;
+      for (int r = 0; r < 8; r++) yt[r] = acc ? yt[r] + sum[r] : sum[r];
+    }
+  }
+}
+
+void x8_scalar(kernels_t *k) {
+  /* rows are interleaved: no single-row dots */
   k->q8_rows[DT_Q4_0X8] = rows_q4_0x8_scalar;
-  k->q8_dot[DT_Q4_0X8] = NULL; /* rows are interleaved: no single-row dot */
+  k->q8_dot[DT_Q4_0X8] = NULL;
+  k->q8_rows[DT_Q8_0X8] = rows_q8_0x8_scalar;
+  k->q8_dot[DT_Q8_0X8] = NULL;
 }

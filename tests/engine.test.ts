@@ -122,19 +122,19 @@ if (!nativeBackend) {
       }
     }
 
-    test('Q4_0 regrouped by eight rows (native/repack.c) = the file layout, at every ISA level', () => {
+    test('Q4_0 and Q8_0 regrouped by eight rows (native/repack.c) = the file layout, at every ISA level', () => {
       const before = nb.isa();
       try {
-        for (const { name, c, dtypes, tied } of SHAPES) {
-          if (!dtypes.includes('Q4_0')) continue;
-          const w = randomModel(c, 'Q4_0', tied);
+        for (const { name, c, dtypes, tied } of SHAPES) for (const dtype of ['Q4_0', 'Q8_0'] as const) {
+          if (!dtypes.includes(dtype)) continue;
+          const w = randomModel(c, dtype, tied);
           for (const isa of nb.supportedIsas()) {
             nb.setIsa(isa);
             for (const threads of [1, 2]) {
               nb.setThreads(threads);
               const plain = scenario(c, w, nb, true, 'never');
               const grouped = scenario(c, w, nb, true, 'always');
-              grouped.out.forEach((o, i) => expectRelClose(`${name} ${isa} ${threads}t output ${i}`, o, plain.out[i]!, ENGINE_VS_KERNELS_TOL));
+              grouped.out.forEach((o, i) => expectRelClose(`${name} ${dtype} ${isa} ${threads}t output ${i}`, o, plain.out[i]!, ENGINE_VS_KERNELS_TOL));
             }
           }
         }
