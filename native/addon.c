@@ -102,6 +102,30 @@ static napi_value js_matmul(napi_env env, napi_callback_info info) {
   return finish(env);
 }
 
+/* matmulRegrouped(y, x, w, dt, N, K, T): matmul through the engine's X8 layout (repack.c) of a
+ * Q4_0 / Q8_0 / Q4_K matrix with N a multiple of 8: the conformance tests' way to reach it */
+static napi_value js_matmul_regrouped(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS];
+  if (!get_args(env, info, 7, argv)) FAIL_TYPE("native matmulRegrouped: expected 7 arguments");
+  F32(0, y, "matmulRegrouped"); F32(1, x, "matmulRegrouped");
+  ARR(2, w, napi_uint8_array, "Uint8Array", "matmulRegrouped", "weight data");
+  INT(3, dt, "matmulRegrouped"); INT(4, N, "matmulRegrouped"); INT(5, K, "matmulRegrouped"); INT(6, T, "matmulRegrouped");
+  if (dt != DT_Q4_0 && dt != DT_Q8_0 && dt != DT_Q4_K) FAIL_RANGE("native matmulRegrouped: dtype code %d is not Q4_0, Q8_0 or Q4_K", (int)dt);
+  if (N % 8 != 0 || K % DT_BLOCK[dt] != 0) FAIL("native matmulRegrouped: N=%d must be a multiple of 8 and K=%d of %d", (int)N, (int)K, DT_BLOCK[dt]);
+  NEED(w, (double)N * dt_row_bytes((int)dt, K), "matmulRegrouped", "N*rowBytes");
+  NEED(x, (double)T * K, "matmulRegrouped", "T*K");
+  NEED(y, (double)T * N, "matmulRegrouped", "T*N");
+  const int to = dt == DT_Q4_0 ? DT_Q4_0X8 : dt == DT_Q8_0 ? DT_Q8_0X8 : DT_Q4_KX8;
+  uint8_t *g = malloc((size_t)N * dt_row_bytes(to, K) + 1);
+  if (!g) FAIL("native matmulRegrouped: out of memory");
+  if (dt == DT_Q4_K) q4_kx8_repack(w.p, g, (int)K, 0, (int)N / 8);
+  else x8_repack((int)dt, w.p, g, (int)K, 0, (int)N / 8);
+  pthread_mutex_lock(&g_call);
+  matmul(y.p, x.p, g, to, (int)N, (int)K, (int)T);
+  free(g);
+  return finish(env);
+}
+
 static napi_value js_rmsnorm(napi_env env, napi_callback_info info) {
   napi_value argv[MAX_ARGS];
   if (!get_args(env, info, 5, argv)) FAIL_TYPE("native rmsnorm: expected 5 arguments");
@@ -342,6 +366,7 @@ static napi_value init(napi_env env, napi_value exports) {
   pthread_mutex_unlock(&g_call);
   export_fn(env, exports, "gemm", js_gemm);
   export_fn(env, exports, "matmul", js_matmul);
+  export_fn(env, exports, "matmulRegrouped", js_matmul_regrouped);
   export_fn(env, exports, "rmsnorm", js_rmsnorm);
   export_fn(env, exports, "rope", js_rope);
   export_fn(env, exports, "attention", js_attention);

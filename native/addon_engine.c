@@ -50,24 +50,27 @@ static uint32_t array_len(napi_env env, napi_value arr) {
   return n;
 }
 
-/* ---- Q4_0 / Q8_0 matrices regrouped by eight rows (DT_Q4_0X8 / DT_Q8_0X8, repack.c) */
+/* ---- Q4_0 / Q8_0 / Q4_K matrices regrouped by eight rows (DT_Q4_0X8 / DT_Q8_0X8 / DT_Q4_KX8, repack.c) */
 
 typedef struct { int dt; const uint8_t *src; uint8_t *dst; int K, groups; } repack_job;
 
 static void repack_worker(void *arg, int ith, int nth) {
   const repack_job *j = arg;
-  x8_repack(j->dt, j->src, j->dst, j->K, (int)((long)j->groups * ith / nth), (int)((long)j->groups * (ith + 1) / nth));
+  const int g0 = (int)((long)j->groups * ith / nth), g1 = (int)((long)j->groups * (ith + 1) / nth);
+  if (j->dt == DT_Q4_K) q4_kx8_repack(j->src, j->dst, j->K, g0, g1);
+  else x8_repack(j->dt, j->src, j->dst, j->K, g0, g1);
 }
 
 /*
- * Gives the engine its own X8 copy of a Q4_0 or Q8_0 matrix with rows in whole groups of eight.
+ * Gives the engine its own X8 copy of a Q4_0, Q8_0 or Q4_K matrix with rows in whole groups of eight.
  * mode 1: only matrices inside a file mapping (mmapRanges), whose pages are then dropped from
  * memory, so resident memory stays about the file's size; mode 2: any matrix (a second copy; for
  * tests); mode 0: none. 0, or −1 when out of memory.
  */
 static int maybe_repack(engine_t *e, eng_weight *w, int mode) {
-  if (mode == 0 || (w->dt != DT_Q4_0 && w->dt != DT_Q8_0) || w->N % 8 != 0) return 0;
-  const size_t bytes = (size_t)w->N * dt_row_bytes(w->dt, w->K);
+  if (mode == 0 || (w->dt != DT_Q4_0 && w->dt != DT_Q8_0 && w->dt != DT_Q4_K) || w->N % 8 != 0) return 0;
+  const int to = w->dt == DT_Q4_0 ? DT_Q4_0X8 : w->dt == DT_Q8_0 ? DT_Q8_0X8 : DT_Q4_KX8;
+  const size_t bytes = (size_t)w->N * dt_row_bytes(w->dt, w->K), out = (size_t)w->N * dt_row_bytes(to, w->K);
   const int mapped = mmap_file_pages(w->data, bytes);
   if (mode == 1 && !mapped) return 0;
   struct eng_owned *owned = realloc(e->owned, sizeof *owned * (size_t)(e->n_owned + 1));
@@ -76,14 +79,14 @@ static int maybe_repack(engine_t *e, eng_weight *w, int mode) {
   /* anonymous memory on 2 MiB pages where the kernel gives them (THP "madvise" mode): one page
    * fault per 2 MiB instead of per 4 KiB (a 7B model's copy took seconds of faults), and fewer
    * TLB misses while the kernels stream the weights */
-  const size_t HUGE = (size_t)2 << 20, size = ((bytes + HUGE - 1) & ~(HUGE - 1)) + HUGE;
+  const size_t HUGE = (size_t)2 << 20, size = ((out + HUGE - 1) & ~(HUGE - 1)) + HUGE;
   void *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (base == MAP_FAILED) return -1;
   e->owned[e->n_owned].base = base;
   e->owned[e->n_owned++].size = size;
   uint8_t *dst = (uint8_t *)(((uintptr_t)base + HUGE - 1) & ~(uintptr_t)(HUGE - 1));
 #ifdef MADV_HUGEPAGE
-  madvise(dst, bytes, MADV_HUGEPAGE); /* a hint: without it the copy still works on 4 KiB pages */
+  madvise(dst, out, MADV_HUGEPAGE); /* a hint: without it the copy still works on 4 KiB pages */
 #endif
   repack_job j = { w->dt, w->data, dst, w->K, w->N / 8 };
   pool_run(repack_worker, &j, j.groups >= 64 ? pool_threads() : 1);
@@ -93,7 +96,7 @@ static int maybe_repack(engine_t *e, eng_weight *w, int mode) {
     if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
   }
   w->data = dst;
-  w->dt = w->dt == DT_Q4_0 ? DT_Q4_0X8 : DT_Q8_0X8;
+  w->dt = to;
   return 0;
 }
 
@@ -172,7 +175,7 @@ static napi_value js_engine_create(napi_env env, napi_callback_info info) {
       for (int k = 0; k < 7 && rc == 0; k++) rc = maybe_repack(e, ws[k], repack);
     }
     pthread_mutex_unlock(addon_call_mutex());
-    if (rc != 0) FAIL("native engineCreate: out of memory while regrouping Q4_0 / Q8_0 weights");
+    if (rc != 0) FAIL("native engineCreate: out of memory while regrouping quantized weights");
   }
   if (napi_create_external(env, e, engine_finalize, NULL, &result) != napi_ok) FAIL("native engineCreate: cannot create the handle");
   e = NULL; /* owned by the handle now */

@@ -25,6 +25,11 @@
  *              Q4_0, so row ranges that are multiples of 8 keep their byte offsets.
  *   DT_Q8_0X8  Q8_0 likewise: block b of rows 8g..8g+7 is 272 bytes, the 8 f16 scales, then 8
  *              chunks of 32 bytes, chunk c holding int8 values 4c..4c+3 of each row (row r at 4r).
+ *   DT_Q4_KX8  Q4_K likewise, with the 6-bit scales unpacked: super-block s of rows 8g..8g+7 is
+ *              1184 bytes (148 per row instead of 144): the 8 rows' f16 d, their f16 dmin, scales
+ *              (byte 8j + r = scale of sub-block j of row r), mins (same order), then for each
+ *              pair m of sub-blocks 8 chunks of 32 bytes, chunk c holding bytes 32m+4c..32m+4c+3
+ *              of each row's 128 nibble bytes (low nibbles: sub-block 2m, high: 2m+1).
  */
 enum {
   DT_F32 = 0, DT_F16, DT_BF16,
@@ -33,13 +38,14 @@ enum {
   DT_PUBLIC_COUNT,
   DT_Q4_0X8 = DT_PUBLIC_COUNT,
   DT_Q8_0X8,
+  DT_Q4_KX8,
   DT_COUNT
 };
 
 /* values and bytes per block of each dtype (ggml's layouts; see src/tensor.ts DTYPE_LAYOUT);
  * the X8 layouts as bytes per row (the row's share of its group of eight) */
-static const int DT_BLOCK[DT_COUNT] = { 1, 1, 1, 32, 32, 32, 32, 32, 256, 256, 256, 256, 256, 32, 32 };
-static const int DT_BYTES[DT_COUNT] = { 4, 2, 2, 18, 20, 22, 24, 34, 84, 110, 144, 176, 210, 18, 34 };
+static const int DT_BLOCK[DT_COUNT] = { 1, 1, 1, 32, 32, 32, 32, 32, 256, 256, 256, 256, 256, 32, 32, 256 };
+static const int DT_BYTES[DT_COUNT] = { 4, 2, 2, 18, 20, 22, 24, 34, 84, 110, 144, 176, 210, 18, 34, 148 };
 
 /* bytes of n values of dtype dt (n a whole number of blocks) */
 static inline size_t dt_row_bytes(int dt, long n) { return (size_t)(n / DT_BLOCK[dt]) * (size_t)DT_BYTES[dt]; }

@@ -47,6 +47,8 @@ static inline void dequant_row(int dt, const uint8_t *src, long n, float *dst) {
 /* ---- matmul (matmul.c): y (T, N) = x (T, K) · Wᵀ, W (N, K) raw bytes of dtype dt */
 /* rows [8·g0, 8·g1) of a Q4_0 / Q8_0 matrix (dt) with K columns → its X8 layout (repack.c) */
 void x8_repack(int dt, const uint8_t *src, uint8_t *dst, int K, int g0, int g1);
+/* rows [8·g0, 8·g1) of a Q4_K matrix → DT_Q4_KX8 (repack.c) */
+void q4_kx8_repack(const uint8_t *src, uint8_t *dst, int K, int g0, int g1);
 void matmul(float *y, const float *x, const uint8_t *w, int dt, int N, int K, int T);
 /* one product of matmul_parts: y (T, N) at row stride ldy (+)= x · Wᵀ; accumulate: add into y */
 typedef struct { const uint8_t *w; int dt, N; float *y; long ldy; int accumulate; } mm_part;

@@ -530,6 +530,73 @@ static void rows_q8_0x8(int K, const uint8_t *w, size_t rb, int R, const q8a_row
   }
 }
 
+/* DT_Q4_KX8: per super-block, sub-block pair m: chunk c's low nibbles are values 4c..4c+3 of
+ * sub-block 2m of the 8 rows, its high nibbles those of sub-block 2m+1; each sub-block sums in
+ * int16 (8 chunks · 2·15·127 = 30480), then one madd, and per sub-block one FMA with the 8 rows'
+ * d·scale × the token's d, one with the 8 rows' dmin·min × the token's nsd (= −d·Σq). */
+static inline __attribute__((always_inline)) void x8q4k_group(const int NT, const uint8_t *grp, int nsb, const q8a_rows *x,
+                                                              int t, float *y, long ldy, int acc) {
+  const __m256i ones = _mm256_set1_epi16(1), m4 = _mm256_set1_epi8(0x0F);
+  const int nb = x->nb;
+  __m256 a[4], am[4];
+  for (int j = 0; j < NT; j++) a[j] = am[j] = _mm256_setzero_ps();
+  for (int sb = 0; sb < nsb; sb++) {
+    const uint8_t *p = grp + 1184 * (size_t)sb;
+    for (int o = 0; o < 1216; o += 64) _mm_prefetch((const char *)p + PREFETCH_ROWS_BYTES + o, _MM_HINT_T0);
+    const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+    const __m256 dmv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 16)));
+    /* per super-block, like the row kernels: Σ_j d_x·sc_j·dot_j and Σ_j d_x·m_j·Σq_x, then × d and
+     * × dmin (the two sums nearly cancel when the activations have a large mean, so the order of
+     * the roundings matters at the 1e-3 level) */
+    __m256 ss[4], sm[4];
+    for (int j = 0; j < NT; j++) ss[j] = sm[j] = _mm256_setzero_ps();
+    for (int m = 0; m < 4; m++) {
+      __m256i slo[4], shi[4];
+      for (int j = 0; j < NT; j++) slo[j] = shi[j] = _mm256_setzero_si256();
+      for (int c = 0; c < 8; c++) {
+        const __m256i v = _mm256_loadu_si256((const __m256i *)(p + 160 + 256 * m + 32 * c));
+        const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        for (int j = 0; j < NT; j++) {
+          const q8a_block *xb = &x->xa[(long)(t + j) * nb + 8 * sb + 2 * m];
+          int32_t f0, f1;
+          memcpy(&f0, xb[0].qs + 4 * c, 4);
+          memcpy(&f1, xb[1].qs + 4 * c, 4);
+          slo[j] = _mm256_add_epi16(slo[j], _mm256_maddubs_epi16(lo, _mm256_set1_epi32(f0)));
+          shi[j] = _mm256_add_epi16(shi[j], _mm256_maddubs_epi16(hi, _mm256_set1_epi32(f1)));
+        }
+      }
+      for (int h = 0; h < 2; h++) {
+        const int sub = 2 * m + h;
+        const __m256 sc = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p + 32 + 8 * sub))));
+        const __m256 mn = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p + 96 + 8 * sub))));
+        for (int j = 0; j < NT; j++) {
+          const long o = (long)(t + j) * nb + 8 * sb + sub;
+          const __m256 dot = _mm256_cvtepi32_ps(_mm256_madd_epi16(h ? shi[j] : slo[j], ones));
+          ss[j] = _mm256_fmadd_ps(dot, _mm256_mul_ps(sc, _mm256_broadcast_ss(x->d + o)), ss[j]);
+          sm[j] = _mm256_fmadd_ps(mn, _mm256_broadcast_ss(x->nsd + o), sm[j]);
+        }
+      }
+    }
+    for (int j = 0; j < NT; j++) {
+      a[j] = _mm256_fmadd_ps(dv, ss[j], a[j]);
+      am[j] = _mm256_fmadd_ps(dmv, sm[j], am[j]);
+    }
+  }
+  for (int j = 0; j < NT; j++) put8(y + (long)j * ldy, _mm256_add_ps(a[j], am[j]), acc);
+}
+
+static void rows_q4_kx8(int K, const uint8_t *w, size_t rb, int R, const q8a_rows *x, int T, float *y, long ldy,
+                        int acc) {
+  const int nsb = K / 256;
+  for (int g = 0; g < R / 8; g++) {
+    const uint8_t *grp = w + 8 * rb * (size_t)g;
+    float *yg = y + 8 * g;
+    int t = 0;
+    for (; t + 4 <= T; t += 4) x8q4k_group(4, grp, nsb, x, t, yg + (long)t * ldy, ldy, acc);
+    for (; t < T; t++) x8q4k_group(1, grp, nsb, x, t, yg + (long)t * ldy, ldy, acc);
+  }
+}
+
 static void rows_q4_0x8(int K, const uint8_t *w, size_t rb, int R, const q8a_rows *x, int T, float *y, long ldy,
                         int acc) {
   const int nb = K / 32;
@@ -550,4 +617,5 @@ void q8_rows_avx2(kernels_t *k) {
   k->q8_rows[DT_Q6_K] = rows_q6_k;
   k->q8_rows[DT_Q4_0X8] = rows_q4_0x8;
   k->q8_rows[DT_Q8_0X8] = rows_q8_0x8;
+  k->q8_rows[DT_Q4_KX8] = rows_q4_kx8;
 }

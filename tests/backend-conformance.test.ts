@@ -219,6 +219,28 @@ for (const tg of targets) {
       }
     });
 
+    test('matmul through the engine\'s regrouped layouts (Q4_0, Q8_0, Q4_K by eight rows) = the exact int8-path value', { skip: tg.isRef }, () => {
+      const nb = nativeBackend!;
+      for (const dtype of ['Q4_0', 'Q8_0', 'Q4_K'] as const) {
+        const [k1, k2] = ksFor(dtype);
+        const cases: Array<[number, number, number]> = [[8, k1, 1], [16, k2, 2], [40, k1, 5], [24, k2, 9], [160, 1536, 1], [40, 1536, 9], [8, k2, 33]];
+        for (const [ci, [N, K, T]] of cases.entries()) {
+          for (const source of ['quantized', 'random'] as const) {
+            const key = `${dtype} N=${N} K=${K} T=${T} ${source} regrouped`;
+            const c = once(key, () => {
+              const w = source === 'random' ? randomBlocks(dtype, N, K, ci * 31 + 7) : quantizeTensor(dtype, randn(N * K, ci + 13, 0.05), [N, K]);
+              const x = randn(T * K, ci + 103); // (T, K)
+              return { w, x, ex: matmulQ8Exact(x, toFloat32(w), N, K, T) };
+            });
+            const got = new Float32Array(T * N);
+            nb.matmulRegrouped(got, c.x, c.w, T);
+            expectClose(`matmulRegrouped ${key} vs its exact value`, got, c.ex.y, (i) => INT8_EXACT_TOL * c.ex.mag[i]! + 1e-30);
+          }
+        }
+      }
+      assert.throws(() => nb.matmulRegrouped(new Float32Array(12), new Float32Array(32), quantizeTensor('Q4_0', randn(12 * 32, 1), [12, 32]), 1), /multiple of 8/);
+    });
+
     test('matmul: F32 weight bytes at an unaligned offset', () => {
       const N = 9, K = 21, T = 5;
       const wf = randn(N * K, 3);

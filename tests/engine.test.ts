@@ -122,13 +122,17 @@ if (!nativeBackend) {
       }
     }
 
-    test('Q4_0 and Q8_0 regrouped by eight rows (native/repack.c) = the file layout, at every ISA level', () => {
+    test('Q4_0, Q8_0 and Q4_K regrouped by eight rows (native/repack.c) = the file layout, at every ISA level', () => {
       const before = nb.isa();
       try {
-        for (const { name, c, dtypes, tied } of SHAPES) for (const dtype of ['Q4_0', 'Q8_0'] as const) {
+        for (const { name, c, dtypes, tied } of SHAPES) for (const dtype of ['Q4_0', 'Q8_0', 'Q4_K'] as const) {
           if (!dtypes.includes(dtype)) continue;
           const w = randomModel(c, dtype, tied);
           for (const isa of nb.supportedIsas()) {
+            // Q4_K: the AVX2 kernel sums in another order than the file-layout kernels, and over
+            // several layers int8 rounding of the activations turns last-bit differences into
+            // 1e-3-level ones; its kernel is checked against exact values in backend-conformance
+            if (dtype === 'Q4_K' && isa !== 'scalar') continue;
             nb.setIsa(isa);
             for (const threads of [1, 2]) {
               nb.setThreads(threads);

@@ -31,6 +31,8 @@ export type NativeIsa = 'scalar' | 'avx2' | 'avx512' | 'neon';
 interface Addon {
   gemm(c: Float32Array, a: Float32Array, b: Float32Array, M: number, N: number, K: number, layout: number, accumulate: boolean): void;
   matmul(y: Float32Array, x: Float32Array, w: Uint8Array, dtype: number, N: number, K: number, T: number): void;
+  /** matmul through the engine's regrouped layout (Q4_0 / Q8_0 / Q4_K, N a multiple of 8); for tests */
+  matmulRegrouped?(y: Float32Array, x: Float32Array, w: Uint8Array, dtype: number, N: number, K: number, T: number): void;
   rmsnorm(y: Float32Array, x: Float32Array, g: Float32Array, T: number, eps: number): void;
   rope(x: Float32Array, T: number, nHeads: number, headSize: number, pos: Int32Array, theta: number): void;
   attention(out: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, T: number, pos0: number,
@@ -83,6 +85,11 @@ export interface NativeBackend extends Backend {
   setIsa(isa: NativeIsa): void;
   /** True when matmul(…, w of `dtype`, T) rounds x to int8 blocks (see q8act.ts). */
   matmulUsesInt8(dtype: DType, T: number): boolean;
+  /**
+   * y (T, N) = x · Wᵀ through the layout the engine regroups Q4_0 / Q8_0 / Q4_K matrices into
+   * (eight rows side by side, native/repack.c); N a multiple of 8. For the conformance tests.
+   */
+  matmulRegrouped(y: Float32Array, x: Float32Array, w: WeightTensor, T: number): void;
   /** The int8 activation quantizer itself, K = x.length (a multiple of 32): for tests. */
   quantizeQ8(x: Float32Array, d: Float32Array, qs: Int8Array, sums: Int32Array): void;
   /** Σ values² computed `reps` times on the pool: reads every byte once; for bandwidth measurements. */
@@ -192,6 +199,11 @@ function wrap(a: Addon): NativeBackend {
     isa: () => a.isa(),
     supportedIsas: () => a.supportedIsas(),
     setIsa: (isa) => a.setIsa(isa),
+    matmulRegrouped: (y, x, w, T) => {
+      const [N, K] = weight2d(w, 'matmulRegrouped');
+      if (!a.matmulRegrouped) throw new Error('matmulRegrouped: this native addon was built without it (rebuild: npm run build:native)');
+      a.matmulRegrouped(y, x, w.data, DTYPE_CODE[w.dtype], N, K, T);
+    },
     matmulUsesInt8: (dtype, T) => INT8_DTYPES.has(dtype) && T >= 1 && T <= a.INT8_MAX_T,
     quantizeQ8: (x, d, qs, sums) => a.quantizeQ8(x, d, qs, sums),
     readProbe: (values, reps) => a.readProbe(values, reps),
