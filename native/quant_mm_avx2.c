@@ -585,9 +585,13 @@ static inline __attribute__((always_inline)) void x8q4k_group(const int NT, cons
   for (int j = 0; j < NT; j++) put8(y + (long)j * ldy, _mm256_add_ps(a[j], am[j]), acc);
 }
 
+static int x8_prefill(int kind, int K, const uint8_t *w, size_t rb, int R, const q8a_rows *x, int T, float *y, long ldy,
+                      int acc);
+
 static void rows_q4_kx8(int K, const uint8_t *w, size_t rb, int R, const q8a_rows *x, int T, float *y, long ldy,
                         int acc) {
   const int nsb = K / 256;
+  if (T >= PACK8_MIN_T && x8_prefill(K_Q4_K, K, w, rb, R, x, T, y, ldy, acc) == R) return;
   for (int g = 0; g < R / 8; g++) {
     const uint8_t *grp = w + 8 * rb * (size_t)g;
     float *yg = y + 8 * g;
@@ -597,9 +601,67 @@ static void rows_q4_kx8(int K, const uint8_t *w, size_t rb, int R, const q8a_row
   }
 }
 
+/* X8 Q4_0 group (nb blocks of 144 bytes) → gemm8's packed layout (values as bytes) and scales */
+static void unpack8_q4_0x8(const uint8_t *grp, int nb, uint8_t *pk, float *ds) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  for (int b = 0; b < nb; b++) {
+    const uint8_t *p = grp + 144 * (size_t)b;
+    for (int c = 0; c < 4; c++) {
+      const __m256i v = _mm256_loadu_si256((const __m256i *)(p + 16 + 32 * c));
+      _mm256_store_si256((__m256i *)(pk + 256 * (size_t)b + 32 * c), _mm256_and_si256(v, m4));
+      _mm256_store_si256((__m256i *)(pk + 256 * (size_t)b + 32 * (c + 4)), _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
+    }
+    _mm256_store_ps(ds + 8 * b, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)));
+  }
+}
+
+/* X8 Q4_K group (nsb super-blocks of 1184 bytes) → gemm8's layout, one block per 32-value
+ * sub-block, with d·scale (ds) and dmin·min (ms) per sub-block and row */
+static void unpack8_q4_kx8(const uint8_t *grp, int nsb, uint8_t *pk, float *ds, float *ms) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  for (int sb = 0; sb < nsb; sb++) {
+    const uint8_t *p = grp + 1184 * (size_t)sb;
+    const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+    const __m256 dmv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 16)));
+    for (int j = 0; j < 8; j++) {
+      const size_t blk = 8 * (size_t)sb + j;
+      _mm256_store_ps(ds + 8 * blk, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p + 32 + 8 * j))))));
+      _mm256_store_ps(ms + 8 * blk, _mm256_mul_ps(dmv, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p + 96 + 8 * j))))));
+    }
+    for (int m = 0; m < 4; m++)
+      for (int c = 0; c < 8; c++) {
+        const __m256i v = _mm256_loadu_si256((const __m256i *)(p + 160 + 256 * m + 32 * c));
+        _mm256_store_si256((__m256i *)(pk + 256 * (8 * (size_t)sb + 2 * m) + 32 * c), _mm256_and_si256(v, m4));
+        _mm256_store_si256((__m256i *)(pk + 256 * (8 * (size_t)sb + 2 * m + 1) + 32 * c), _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
+      }
+  }
+}
+
+/* prefill (T ≥ PACK8_MIN_T) of the X8 Q4_0 / Q4_K layouts: each group of 8 rows unpacked once
+ * per call into gemm8's layout, then all tokens through gemm8 (the weights stay in L1 across
+ * tokens); returns the rows done (all, or 0 when out of memory) */
+static int x8_prefill(int kind, int K, const uint8_t *w, size_t rb, int R, const q8a_rows *x, int T, float *y, long ldy,
+                      int acc) {
+  const int nb = K / 32;
+  uint8_t *buf = scratch_get(2, (size_t)nb * (256 + 64) + 64);
+  if (!buf) return 0;
+  uint8_t *pk = (uint8_t *)(((uintptr_t)buf + 31) & ~(uintptr_t)31);
+  float *ds = (float *)(pk + 256 * (size_t)nb), *ms = ds + 8 * (size_t)nb;
+  for (int g = 0; g < R / 8; g++) {
+    const uint8_t *grp = w + 8 * rb * (size_t)g;
+    if (kind == K_Q4_0) unpack8_q4_0x8(grp, nb, pk, ds);
+    else unpack8_q4_kx8(grp, K / 256, pk, ds, ms);
+    int t = 0;
+    for (; t + 4 <= T; t += 4) gemm8(kind, 4, pk, ds, ms, x, t, y + (long)t * ldy + 8 * g, ldy, acc);
+    for (; t < T; t++) gemm8(kind, 1, pk, ds, ms, x, t, y + (long)t * ldy + 8 * g, ldy, acc);
+  }
+  return R;
+}
+
 static void rows_q4_0x8(int K, const uint8_t *w, size_t rb, int R, const q8a_rows *x, int T, float *y, long ldy,
                         int acc) {
   const int nb = K / 32;
+  if (T >= PACK8_MIN_T && x8_prefill(K_Q4_0, K, w, rb, R, x, T, y, ldy, acc) == R) return;
   for (int g = 0; g < R / 8; g++) {
     const uint8_t *grp = w + 8 * rb * (size_t)g;
     float *yg = y + 8 * g;
