@@ -518,17 +518,6 @@ static inline __attribute__((always_inline)) void x8q8_group(const int NT, const
   for (int j = 0; j < NT; j++) put8(y + (long)j * ldy, a[j], acc);
 }
 
-static void rows_q8_0x8(int K, const uint8_t *w, size_t rb, int R, const q8a_rows *x, int T, float *y, long ldy,
-                        int acc) {
-  const int nb = K / 32;
-  for (int g = 0; g < R / 8; g++) {
-    const uint8_t *grp = w + 8 * rb * (size_t)g;
-    float *yg = y + 8 * g;
-    int t = 0;
-    for (; t + 4 <= T; t += 4) x8q8_group(4, grp, nb, x, t, yg + (long)t * ldy, ldy, acc);
-    for (; t < T; t++) x8q8_group(1, grp, nb, x, t, yg + (long)t * ldy, ldy, acc);
-  }
-}
 
 /* DT_Q4_KX8: per super-block, sub-block pair m: chunk c's low nibbles are values 4c..4c+3 of
  * sub-block 2m of the 8 rows, its high nibbles those of sub-block 2m+1; each sub-block sums in
@@ -585,21 +574,6 @@ static inline __attribute__((always_inline)) void x8q4k_group(const int NT, cons
   for (int j = 0; j < NT; j++) put8(y + (long)j * ldy, _mm256_add_ps(a[j], am[j]), acc);
 }
 
-static int x8_prefill(int kind, int K, const uint8_t *w, size_t rb, int R, const q8a_rows *x, int T, float *y, long ldy,
-                      int acc);
-
-static void rows_q4_kx8(int K, const uint8_t *w, size_t rb, int R, const q8a_rows *x, int T, float *y, long ldy,
-                        int acc) {
-  const int nsb = K / 256;
-  if (T >= PACK8_MIN_T && x8_prefill(K_Q4_K, K, w, rb, R, x, T, y, ldy, acc) == R) return;
-  for (int g = 0; g < R / 8; g++) {
-    const uint8_t *grp = w + 8 * rb * (size_t)g;
-    float *yg = y + 8 * g;
-    int t = 0;
-    for (; t + 4 <= T; t += 4) x8q4k_group(4, grp, nsb, x, t, yg + (long)t * ldy, ldy, acc);
-    for (; t < T; t++) x8q4k_group(1, grp, nsb, x, t, yg + (long)t * ldy, ldy, acc);
-  }
-}
 
 /* X8 Q4_0 group (nb blocks of 144 bytes) → gemm8's packed layout (values as bytes) and scales */
 static void unpack8_q4_0x8(const uint8_t *grp, int nb, uint8_t *pk, float *ds) {
@@ -658,17 +632,36 @@ static int x8_prefill(int kind, int K, const uint8_t *w, size_t rb, int R, const
   return R;
 }
 
-static void rows_q4_0x8(int K, const uint8_t *w, size_t rb, int R, const q8a_rows *x, int T, float *y, long ldy,
-                        int acc) {
-  const int nb = K / 32;
-  if (T >= PACK8_MIN_T && x8_prefill(K_Q4_0, K, w, rb, R, x, T, y, ldy, acc) == R) return;
+/* the X8 kernels over R rows (groups of 8) and T tokens: prefill of Q4_0 / Q4_K through gemm8,
+ * otherwise each group for 4 tokens at a time, then one at a time */
+static inline __attribute__((always_inline)) void x8_rows(int kind, int K, const uint8_t *w, size_t rb, int R,
+                                                          const q8a_rows *x, int T, float *y, long ldy, int acc) {
+  if (kind != K_Q8_0 && T >= PACK8_MIN_T && x8_prefill(kind, K, w, rb, R, x, T, y, ldy, acc) == R) return;
   for (int g = 0; g < R / 8; g++) {
     const uint8_t *grp = w + 8 * rb * (size_t)g;
     float *yg = y + 8 * g;
     int t = 0;
-    for (; t + 4 <= T; t += 4) x8_group(4, grp, nb, x, t, yg + (long)t * ldy, ldy, acc);
-    for (; t < T; t++) x8_group(1, grp, nb, x, t, yg + (long)t * ldy, ldy, acc);
+    for (; t + 4 <= T; t += 4) {
+      if (kind == K_Q4_0) x8_group(4, grp, K / 32, x, t, yg + (long)t * ldy, ldy, acc);
+      else if (kind == K_Q8_0) x8q8_group(4, grp, K / 32, x, t, yg + (long)t * ldy, ldy, acc);
+      else x8q4k_group(4, grp, K / 256, x, t, yg + (long)t * ldy, ldy, acc);
+    }
+    for (; t < T; t++) {
+      if (kind == K_Q4_0) x8_group(1, grp, K / 32, x, t, yg + (long)t * ldy, ldy, acc);
+      else if (kind == K_Q8_0) x8q8_group(1, grp, K / 32, x, t, yg + (long)t * ldy, ldy, acc);
+      else x8q4k_group(1, grp, K / 256, x, t, yg + (long)t * ldy, ldy, acc);
+    }
   }
+}
+
+static void rows_q4_0x8(int K, const uint8_t *w, size_t rb, int R, const q8a_rows *x, int T, float *y, long ldy, int acc) {
+  x8_rows(K_Q4_0, K, w, rb, R, x, T, y, ldy, acc);
+}
+static void rows_q8_0x8(int K, const uint8_t *w, size_t rb, int R, const q8a_rows *x, int T, float *y, long ldy, int acc) {
+  x8_rows(K_Q8_0, K, w, rb, R, x, T, y, ldy, acc);
+}
+static void rows_q4_kx8(int K, const uint8_t *w, size_t rb, int R, const q8a_rows *x, int T, float *y, long ldy, int acc) {
+  x8_rows(K_Q4_K, K, w, rb, R, x, T, y, ldy, acc);
 }
 
 void q8_rows_avx2(kernels_t *k) {
