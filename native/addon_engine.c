@@ -65,7 +65,8 @@ static void repack_worker(void *arg, int ith, int nth) {
  * Gives the engine its own X8 copy of a Q4_0, Q8_0 or Q4_K matrix with rows in whole groups of eight.
  * mode 1: only matrices inside a file mapping (mmapRanges), whose pages are then dropped from
  * memory, so resident memory stays about the file's size; mode 2: any matrix (a second copy; for
- * tests); mode 0: none. 0, or −1 when out of memory.
+ * tests); mode 0: none. Engines over the same bytes share one copy (engine_copy_*). 0, or −1
+ * when out of memory.
  */
 static int maybe_repack(engine_t *e, eng_weight *w, int mode) {
   if (mode == 0 || (w->dt != DT_Q4_0 && w->dt != DT_Q8_0 && w->dt != DT_Q4_K) || w->N % 8 != 0) return 0;
@@ -73,29 +74,33 @@ static int maybe_repack(engine_t *e, eng_weight *w, int mode) {
   const size_t bytes = (size_t)w->N * dt_row_bytes(w->dt, w->K), out = (size_t)w->N * dt_row_bytes(to, w->K);
   const int mapped = mmap_file_pages(w->data, bytes);
   if (mode == 1 && !mapped) return 0;
-  struct eng_owned *owned = realloc(e->owned, sizeof *owned * (size_t)(e->n_owned + 1));
-  if (!owned) return -1;
-  e->owned = owned;
-  /* anonymous memory on 2 MiB pages where the kernel gives them (THP "madvise" mode): one page
-   * fault per 2 MiB instead of per 4 KiB (a 7B model's copy took seconds of faults), and fewer
-   * TLB misses while the kernels stream the weights */
-  const size_t HUGE = (size_t)2 << 20, size = ((out + HUGE - 1) & ~(HUGE - 1)) + HUGE;
-  void *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (base == MAP_FAILED) return -1;
-  e->owned[e->n_owned].base = base;
-  e->owned[e->n_owned++].size = size;
-  uint8_t *dst = (uint8_t *)(((uintptr_t)base + HUGE - 1) & ~(uintptr_t)(HUGE - 1));
+  eng_copy **copies = realloc(e->copies, sizeof *copies * (size_t)(e->n_copies + 1));
+  if (!copies) return -1;
+  e->copies = copies;
+  eng_copy *c = engine_copy_find(w->data, w->dt, w->N, w->K); /* another engine over the same bytes */
+  if (!c) {
+    /* anonymous memory on 2 MiB pages where the kernel gives them (THP "madvise" mode): one page
+     * fault per 2 MiB instead of per 4 KiB (a 7B model's copy took seconds of faults), and fewer
+     * TLB misses while the kernels stream the weights */
+    const size_t HUGE = (size_t)2 << 20, size = ((out + HUGE - 1) & ~(HUGE - 1)) + HUGE;
+    void *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED) return -1;
+    uint8_t *dst = (uint8_t *)(((uintptr_t)base + HUGE - 1) & ~(uintptr_t)(HUGE - 1));
 #ifdef MADV_HUGEPAGE
-  madvise(dst, out, MADV_HUGEPAGE); /* a hint: without it the copy still works on 4 KiB pages */
+    madvise(dst, out, MADV_HUGEPAGE); /* a hint: without it the copy still works on 4 KiB pages */
 #endif
-  repack_job j = { w->dt, w->data, dst, w->K, w->N / 8 };
-  pool_run(repack_worker, &j, j.groups >= 64 ? pool_threads() : 1);
-  if (mapped) { /* the file's bytes are no longer read by the engine: let the kernel reclaim them */
-    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)w->data, b = a + bytes;
-    const uintptr_t lo = (a + page - 1) & ~(page - 1), hi = b & ~(page - 1);
-    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    repack_job j = { w->dt, w->data, dst, w->K, w->N / 8 };
+    pool_run(repack_worker, &j, j.groups >= 64 ? pool_threads() : 1);
+    if (mapped) { /* the file's bytes are no longer read by the engine: let the kernel reclaim them */
+      const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)w->data, b = a + bytes;
+      const uintptr_t lo = (a + page - 1) & ~(page - 1), hi = b & ~(page - 1);
+      if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    }
+    c = engine_copy_add(w->data, w->dt, w->N, w->K, base, size, dst);
+    if (!c) return -1;
   }
-  w->data = dst;
+  e->copies[e->n_copies++] = c;
+  w->data = engine_copy_data(c);
   w->dt = to;
   return 0;
 }

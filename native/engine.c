@@ -48,10 +48,45 @@ static inline double prof_mark(int ph, double t0) {
   return t;
 }
 
+struct eng_copy {
+  const uint8_t *src;
+  int dt, N, K;          /* of the source */
+  void *base;            /* the copy's mapping */
+  size_t size;
+  const uint8_t *data;   /* the regrouped bytes inside it */
+  long refs;
+  struct eng_copy *next;
+};
+static eng_copy *g_copies;
+
+eng_copy *engine_copy_find(const uint8_t *src, int dt, int N, int K) {
+  for (eng_copy *c = g_copies; c; c = c->next)
+    if (c->src == src && c->dt == dt && c->N == N && c->K == K) { c->refs++; return c; }
+  return NULL;
+}
+
+eng_copy *engine_copy_add(const uint8_t *src, int dt, int N, int K, void *base, size_t size, const uint8_t *data) {
+  eng_copy *c = malloc(sizeof *c);
+  if (!c) { munmap(base, size); return NULL; }
+  *c = (eng_copy){ src, dt, N, K, base, size, data, 1, g_copies };
+  g_copies = c;
+  return c;
+}
+
+const uint8_t *engine_copy_data(const eng_copy *c) { return c->data; }
+
+void engine_copy_release(eng_copy *c) {
+  if (--c->refs > 0) return;
+  for (eng_copy **p = &g_copies; *p; p = &(*p)->next)
+    if (*p == c) { *p = c->next; break; }
+  munmap(c->base, c->size);
+  free(c);
+}
+
 void engine_free(engine_t *e) {
   if (!e) return;
-  for (int i = 0; i < e->n_owned; i++) munmap(e->owned[i].base, e->owned[i].size);
-  free(e->owned);
+  for (int i = 0; i < e->n_copies; i++) engine_copy_release(e->copies[i]);
+  free(e->copies);
   free(e->layers);
   free(e->buf);
   free(e);

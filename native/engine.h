@@ -23,8 +23,8 @@ typedef struct {
   eng_layer *layers;     /* (n_layers) */
   float *buf;            /* activation buffers for buf_t tokens */
   int buf_t;
-  struct eng_owned { void *base; size_t size; } *owned; /* weight copies the engine made (mmap'd) */
-  int n_owned;
+  struct eng_copy **copies; /* regrouped weight copies in use (shared with other engines) */
+  int n_copies;
 } engine_t;
 
 /* one run of new tokens of one sequence: n tokens at positions pos0.., appended to its caches */
@@ -32,6 +32,19 @@ typedef struct {
   int n, pos0;
   float *const *k, *const *v; /* per layer (S, NKV·HS), S ≥ pos0 + n */
 } eng_segment;
+
+/*
+ * Regrouped copies of weight matrices (addon_engine.c makes them), shared by every engine built
+ * over the same source bytes, so two models over one file hold one copy. find: the copy of
+ * (src, dt, N, K) with one more reference, or NULL; add: registers a new one (base/size: its
+ * mapping, data: the bytes) with one reference, NULL when out of memory (then unmaps it);
+ * release: drops a reference and unmaps the last. JS-thread only.
+ */
+typedef struct eng_copy eng_copy;
+eng_copy *engine_copy_find(const uint8_t *src, int dt, int N, int K);
+eng_copy *engine_copy_add(const uint8_t *src, int dt, int N, int K, void *base, size_t size, const uint8_t *data);
+const uint8_t *engine_copy_data(const eng_copy *c);
+void engine_copy_release(eng_copy *c);
 
 engine_t *engine_new(int n_layers);
 void engine_free(engine_t *e);
