@@ -11,6 +11,7 @@ import { readGgufModel } from '../src/formats/gguf.js';
 import { namedWeights } from '../src/model/weights.js';
 import { nativeBackend, nativeLoadError } from '../src/backend/native.js';
 import { toFloat32 } from '../src/tensor.js';
+import { Model } from '../src/model/forward.js';
 import { fixture } from './helpers/cli.js';
 
 const FILES = ['stories15M-Q8_0.gguf', 'tinyk-Q4_K_M.gguf'];
@@ -44,6 +45,26 @@ if (!nativeBackend) {
       assert.deepEqual(norm, toFloat32(read.weights.norm));
     });
   }
+
+  test('engines over a mapped file: regrouped copies shared, the file bytes still readable after their pages are released', () => {
+    for (const file of FILES) {
+      const path = fixture('gguf', file);
+      const mapped = readGgufModel(path, { mmap: true });
+      const read = readGgufModel(path, { mmap: false });
+      const config = { ...mapped.config, max_seq_len: 16 };
+      const a = new Model(config, mapped.weights, nb);
+      const la = a.step([1, 2, 3, 4], a.newCache(8), 'all');
+      const b = new Model(config, mapped.weights, nb); // shares a's regrouped copies
+      const lb = b.step([1, 2, 3, 4], b.newCache(8), 'all');
+      assert.deepEqual(Array.from(lb), Array.from(la), `${file}: a second engine over the same weights`);
+      // the engine dropped the pages of the matrices it regrouped; reading them faults the file back in
+      const wa = [...namedWeights(mapped.weights)], wb = [...namedWeights(read.weights)];
+      wa.forEach(([name, t], i) => {
+        const u = wb[i]![1];
+        assert.ok(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).equals(Buffer.from(u.data.buffer, u.data.byteOffset, u.data.byteLength)), `${file} ${name}: bytes differ after the engine`);
+      });
+    }
+  });
 
   test('the mapping is the default with the addon; LLAMA2_MMAP=0 switches it off', () => {
     const path = fixture('gguf', FILES[0]!);
