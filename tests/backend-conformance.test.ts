@@ -332,6 +332,8 @@ for (const tg of targets) {
     test('attention: GQA 1/2/8, T = 1 and prefill, vs ref and against itself', () => {
       const cases: Array<[number, number, number, number, number]> = [ // T, pos0, NH, NKV, HS
         [1, 0, 4, 4, 8], [1, 5, 4, 2, 16], [1, 40, 8, 1, 48], [7, 0, 8, 8, 8], [7, 3, 8, 2, 48], [5, 20, 16, 2, 64], [3, 0, 2, 1, 1],
+        // prefill through the native blocked path (T ≥ 16): partial last blocks, cached prefixes
+        [16, 0, 4, 2, 8], [45, 0, 6, 6, 48], [70, 9, 8, 2, 64], [33, 100, 4, 1, 16],
       ];
       for (const [T, pos0, NH, NKV, HS] of cases) {
         const S = pos0 + T;
