@@ -1,6 +1,6 @@
 /*
- * Q4_0 and Q8_0 weights regrouped by eight rows (DT_Q4_0X8, DT_Q8_0X8; layouts in common.h) for the decode and prefill
- * kernels: with the 8 rows of a group side by side in each 32-byte chunk, one maddubs multiplies
+ * Q4_0, Q8_0 and Q4_K weights regrouped by eight rows (DT_Q4_0X8, DT_Q8_0X8, DT_Q4_KX8; layouts
+ * in common.h) for the decode and prefill kernels: with the 8 rows of a group side by side in each 32-byte chunk, one maddubs multiplies
  * 4 values of all 8 rows by the same 4 activations, and a block ends with one FMA for 8 rows and
  * no horizontal sums (about half the instructions per weight byte of the row-at-a-time kernels,
  * which made them compute-bound at ~15 GB/s per core). The nibble bytes are not changed, only
@@ -9,8 +9,9 @@
  * chunks of int8 values per block (chunk c: values 4c..4c+3). Q4_K keeps its super-blocks but
  * stores the 8 rows' 6-bit scales and mins unpacked, one byte each, rows side by side.
  *
- * Here: the repacking (x8_repack) and the scalar kernel (the reference for the ISA ones, and
- * what every ISA without its own uses). The engine repacks only memory it may copy (addon_engine.c).
+ * Here: the repacking (x8_repack, q4_kx8_repack) and the scalar kernels (the reference for the
+ * ISA ones, and what every ISA without its own uses). The engine decides what to regroup and
+ * keeps the copies (addon_engine.c, engine.c).
  *
  * Legend: N = rows (a multiple of 8), K = values per row, nb = K/32 blocks, g = group of 8 rows.
  */
