@@ -16,6 +16,10 @@ export interface OpenOptions {
   threads?: number;
   /** context length to run with (default: the model's max_seq_len) */
   ctx?: number;
+  /** build the backend's engine now, so the first forward call does not pay for it (default true) */
+  prepare?: boolean;
+  /** see ModelOptions.repack (default 'mapped': regroup quantized matrices of memory-mapped files) */
+  repack?: 'never' | 'mapped' | 'always';
 }
 
 export interface OpenedModel {
@@ -31,8 +35,8 @@ export function openModel(path: string, opts: OpenOptions = {}): OpenedModel {
     loaded.config.max_seq_len = opts.ctx;
   }
   const backend = opts.backend ?? selectBackend({ threads: opts.threads });
-  const model = new Model(loaded.config, loaded.weights, backend);
-  model.prepare();
+  const model = new Model(loaded.config, loaded.weights, backend, { repack: opts.repack });
+  if (opts.prepare ?? true) model.prepare();
   let tokenizer: Tokenizer | null = null;
   if (loaded.vocab) {
     tokenizer = new Tokenizer(loaded.vocab);
