@@ -65,8 +65,9 @@ static void repack_worker(void *arg, int ith, int nth) {
  * Gives the engine its own X8 copy of a Q4_0, Q8_0 or Q4_K matrix with rows in whole groups of eight.
  * mode 1: only matrices inside a file mapping (mmapRanges), whose pages are then dropped from
  * memory, so resident memory stays about the file's size; mode 2: any matrix (a second copy; for
- * tests); mode 0: none. Engines over the same bytes share one copy (engine_copy_*). 0, or −1
- * when out of memory.
+ * tests); mode 0: none. Engines over the same bytes share one copy (engine_copy_*). Without
+ * memory for a copy the matrix keeps its file layout. 0, or −1 when out of memory for the
+ * engine's own bookkeeping.
  */
 static int maybe_repack(engine_t *e, eng_weight *w, int mode) {
   if (mode == 0 || (w->dt != DT_Q4_0 && w->dt != DT_Q8_0 && w->dt != DT_Q4_K) || w->N % 8 != 0) return 0;
@@ -84,7 +85,7 @@ static int maybe_repack(engine_t *e, eng_weight *w, int mode) {
      * TLB misses while the kernels stream the weights */
     const size_t HUGE = (size_t)2 << 20, size = ((out + HUGE - 1) & ~(HUGE - 1)) + HUGE;
     void *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (base == MAP_FAILED) return -1;
+    if (base == MAP_FAILED) return 0; /* no memory for a copy: this matrix keeps the file layout */
     uint8_t *dst = (uint8_t *)(((uintptr_t)base + HUGE - 1) & ~(uintptr_t)(HUGE - 1));
 #ifdef MADV_HUGEPAGE
     madvise(dst, out, MADV_HUGEPAGE); /* a hint: without it the copy still works on 4 KiB pages */
@@ -97,7 +98,7 @@ static int maybe_repack(engine_t *e, eng_weight *w, int mode) {
       if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
     }
     c = engine_copy_add(w->data, w->dt, w->N, w->K, base, size, dst);
-    if (!c) return -1;
+    if (!c) return 0; /* (the pages were released: the kernels fault them back in from the file) */
   }
   e->copies[e->n_copies++] = c;
   w->data = engine_copy_data(c);
