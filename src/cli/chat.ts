@@ -51,7 +51,9 @@ async function answer(
 export async function run(f: FlagValues): Promise<void> {
   const modelPath = requireModelPath(f, 'chat');
   const sampler = samplerFromFlags(f);
+  const t0 = performance.now();
   const opened = openFromFlags(f, 'chat');
+  const loadMs = performance.now() - t0;
   const tok = requireTokenizer(opened, modelPath);
   const system = str(f, 'system');
   const history: Message[] = system ? [{ role: 'system', content: system }] : [];
@@ -61,7 +63,7 @@ export async function run(f: FlagValues): Promise<void> {
     for await (const c of process.stdin) chunks.push(c as Buffer);
     const prompt = Buffer.concat(chunks).toString('utf8');
     const res = await answer(opened.model, tok, [...history, { role: 'user', content: prompt }], sampler, f, !wantJson(f));
-    if (wantJson(f)) process.stdout.write(JSON.stringify(resultJson(res)) + '\n');
+    if (wantJson(f)) process.stdout.write(JSON.stringify(resultJson(res, loadMs)) + '\n');
     else process.stdout.write('\n');
     return;
   }
