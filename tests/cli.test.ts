@@ -41,6 +41,7 @@ test('generate --json with --prompt-ids is greedy-identical to the engine', () =
   assert.equal(typeof out['text'], 'string');
   const t = out['timings'] as Record<string, number>;
   assert.ok(t['prefill_tokens_per_s']! > 0 && t['decode_tokens_per_s']! > 0);
+  assert.ok(t['load_ms']! >= 0 && t['load_ms']! < 60_000, 'load_ms: time to open the model');
   // the same greedy continuation in-process
   const { model } = openModel(GGUF, { backend: refBackend });
   const cache = model.newCache(64);
