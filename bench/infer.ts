@@ -26,6 +26,7 @@ import { readGgufModel } from '../src/formats/gguf.js';
 import { DTYPE_LAYOUT, decodeRange, f32ToF16, type DType, type WeightTensor } from '../src/tensor.js';
 import type { ModelWeights } from '../src/model/weights.js';
 import { ensureModelFile, MODEL_LABEL, type BenchModel } from './model-files.js';
+import { rand } from './util.js';
 
 export interface InferBenchOptions {
   quick: boolean;
@@ -42,16 +43,6 @@ export interface InferBenchOptions {
 const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const key = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '_');
-
-function rand(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 4294967296 - 0.5;
-  }
-  return out;
-}
 
 /** seconds per call: the best of the repetitions within `budgetMs` (after one warm-up call) */
 function time(fn: () => void, budgetMs: number): number {

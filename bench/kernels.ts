@@ -19,6 +19,7 @@ import { nativeBackend, nativeLoadError } from '../src/backend/native.js';
 import { q8RoundingBound } from '../src/backend/q8act.js';
 import { DTYPE_LAYOUT, decodeRange, f32ToBf16, f32ToF16, type DType, type WeightTensor } from '../src/tensor.js';
 import type { GemmLayout } from '../src/backend/types.js';
+import { rand } from './util.js';
 
 const argv = process.argv.slice(2);
 const FULL = argv.includes('--full');
@@ -31,16 +32,6 @@ if (!nativeBackend) {
   process.exit(1);
 }
 const nb = nativeBackend;
-
-function rand(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 4294967296 - 0.5;
-  }
-  return out;
-}
 
 /** seconds per call: median and best over repetitions within the time budget (after one warm-up) */
 function time(fn: () => void): { med: number; best: number } {
