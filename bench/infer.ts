@@ -11,7 +11,8 @@
  *             F32 (F16 for the big two), F16, Q8_0, Q4_0, Q4_K, loaded memory-mapped; prefill tok/s
  *             of a 128-token prompt and decode tok/s (llama-bench "tg" style: from an empty cache),
  *             at each thread count; decode as a share of the bandwidth limit
- *             (read bandwidth ÷ bytes of weight matrices read per token).
+ *             (read bandwidth ÷ bytes of weight matrices read per token; the bandwidth probed
+ *             again right after each row, since a shared machine's load drifts during a run).
  * Every kernel is checked against float64 values before it is timed. Figures are the best of the
  * repetitions (the JSON also has the medians of the model runs): on a shared machine another
  * process only ever slows a run down. Compare figures taken in one run. This file is not a test.
@@ -196,11 +197,13 @@ function plans(o: InferBenchOptions): ModelPlan[] {
     .map((m) => ({ ...m, dtypes: m.dtypes.filter((d) => !o.dtypes?.length || o.dtypes.includes(d)) }));
 }
 
-function modelSection(nb: NativeBackend, o: InferBenchOptions, bw: Map<number, number>): void {
+function modelSection(nb: NativeBackend, o: InferBenchOptions): void {
   const { log, results, threads } = o;
   const P = 128;
   log(`\n## inference (native, memory-mapped random-weight GGUF files): prefill = ${P}-token prompt, decode = from an empty cache; tok/s, ${o.quick ? 'one run' : 'best of 2-3 runs'}`);
-  log('limit = read bandwidth ÷ weight bytes per token; share = decode ÷ limit');
+  log('limit = read bandwidth ÷ weight bytes per token; share = decode ÷ limit, with the bandwidth measured again right after');
+  log('each row\'s decode (64 MiB, best of 3): the machine\'s load drifts during a run, the probe of the kernel table may be minutes old');
+  const probe = new Float32Array((64 << 20) / 4).fill(0.5);
   log(`${'model'.padEnd(16)} | ${'dtype'.padEnd(5)} | ${'MB/token'.padStart(8)} | ${threads.map((t) => `prefill ${t}t | decode ${t}t | share ${t}t`).join(' | ')}`);
   log(`${'-'.repeat(16)}-|-------|----------|${threads.map(() => '-----------|-------------|---------').join('-|')}`);
   for (const plan of plans(o)) {
@@ -240,7 +243,14 @@ function modelSection(nb: NativeBackend, o: InferBenchOptions, bw: Map<number, n
         }
         // best of the repetitions: on a shared machine a neighbour's burst only ever slows a run down
         const p = pre.length ? Math.max(...pre) : NaN, d = Math.max(...dec);
-        const share = d / (bw.get(th)! * 1e9 / bytes);
+        let near = 0;
+        for (let r = 0; r < 3; r++) {
+          const a = performance.now();
+          nb.readProbe(probe, 1);
+          near = Math.max(near, probe.byteLength / ((performance.now() - a) / 1000) / 1e9);
+        }
+        const share = d / (near * 1e9 / bytes);
+        results[`${name}_read_bw_gb_s_${th}t`] = round(near);
         results[`${name}_prefill_tok_s_${th}t`] = round(p, 1);
         results[`${name}_decode_tok_s_${th}t`] = round(d, 1);
         results[`${name}_prefill_tok_s_${th}t_median`] = round(pre.length ? median(pre) : NaN, 1);
@@ -261,8 +271,9 @@ export function runInferenceBench(o: InferBenchOptions & { kernels?: boolean }):
   }
   const before = nb.threads();
   try {
-    const bw = o.kernels === false ? readBandwidth(nb, o) : machineSection(nb, o);
-    modelSection(nb, o, bw);
+    if (o.kernels === false) readBandwidth(nb, o);
+    else machineSection(nb, o);
+    modelSection(nb, o);
   } finally {
     nb.setThreads(before);
   }
