@@ -20,6 +20,7 @@ import { selectBackend } from '../src/backend/select.js';
 import { Llama2Error } from '../src/util/errors.js';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { rng, randn } from './helpers/random.js';
 
 /** f32-accumulating kernels vs float64 ones, relative to Σ|terms| of each output. */
 const F32_REL_TOL = 1e-5;
@@ -55,22 +56,6 @@ if (nativeBackend) {
 // ---------------------------------------------------------------------------------------------
 // data and comparison helpers
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-function randn(n: number, seed: number, scale = 1): Float32Array {
-  const r = rng(seed);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = scale * Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
-  return out;
-}
 
 /** Asserts |got[i] − want[i]| ≤ tol(i) everywhere; on failure prints the first mismatches and the max error. */
 function expectClose(what: string, got: ArrayLike<number>, want: ArrayLike<number>, tol: (i: number) => number): void {

@@ -21,6 +21,7 @@ import { Tape } from '../src/train/tape.js';
 import { initModelWeights, zeroGrads } from '../src/train/params.js';
 import { lmLoss, trainModel } from '../src/train/model.js';
 import { AdamW, clipCoefficient } from '../src/train/optim.js';
+import { rng, randn } from './helpers/random.js';
 
 /** f32 kernels vs the float64 reference, relative to the scale of the terms. */
 const F32_REL_TOL = 2e-5;
@@ -41,20 +42,6 @@ if (nativeBackend) {
   test('native training kernels (addon not loaded)', { skip: `native addon not loaded: ${nativeLoadError}` }, () => {});
 }
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-function randn(n: number, seed: number, scale = 1): Float32Array {
-  const r = rng(seed);
-  return Float32Array.from({ length: n }, () => scale * Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r()));
-}
 function maxAbs(x: ArrayLike<number>): number {
   let m = 0;
   for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i]!));

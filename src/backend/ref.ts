@@ -96,25 +96,7 @@ export function ropeTable(headSize: number, theta: number, minLen: number): { co
 }
 
 function rope(x: Float32Array, T: number, nHeads: number, headSize: number, pos: Int32Array, theta: number): void {
-  let maxPos = 0;
-  for (let t = 0; t < T; t++) maxPos = Math.max(maxPos, pos[t]!);
-  const { cos, sin } = ropeTable(headSize, theta, maxPos + 1);
-  const half = headSize / 2;
-  const W = nHeads * headSize;
-  for (let t = 0; t < T; t++) {
-    const c0 = pos[t]! * half;
-    for (let h = 0; h < nHeads; h++) {
-      const o = t * W + h * headSize;
-      for (let i = 0; i < half; i++) {
-        const a = x[o + 2 * i]!;
-        const b = x[o + 2 * i + 1]!;
-        const c = cos[c0 + i]!;
-        const s = sin[c0 + i]!;
-        x[o + 2 * i] = a * c - b * s;
-        x[o + 2 * i + 1] = a * s + b * c;
-      }
-    }
-  }
+  ropeRotate(x, x, T, nHeads, headSize, pos, theta, false, false); // in place: each pair is read before it is written
 }
 
 function attention(
