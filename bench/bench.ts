@@ -3,7 +3,9 @@
  *
  *   inference   prefill and decode tokens/s for the stories15M shape on every available backend
  *   native      the native backend's kernels and models in every dtype at 1 and 2 threads, against
- *               the memory-bandwidth limit (bench/infer.ts; model files cached in bench/.cache/)
+ *               the memory-bandwidth limit (bench/infer.ts; model files cached in bench/.cache/),
+ *               and llama.cpp's llama-bench on the same files when it is built
+ *               (`bash bench/build-llama-cpp.sh`; --llama-bench=PATH, --no-llama-cpp)
  *   tokenizer   encode MB/s with the real Llama-2 vocabulary (from the shipped GGUF)
  *   training    stories15M training tokens/s (forward, backward, clip, AdamW) of the native backend
  *               next to PyTorch's on the same machine and config, in the same run (bench/train.ts)
@@ -126,7 +128,10 @@ const round = (x: number) => Math.round(x * 100) / 100;
 function main(): void {
   log(`# llama2-ts bench (${new Date().toISOString()}, node ${process.version}, native: ${nativeBackend ? 'yes' : 'no'})`);
   if (only.has('inference')) inferenceSection();
-  if (only.has('native')) runInferenceBench({ quick: QUICK, big: args.has('--big'), threads: [1, 2], log, results });
+  if (only.has('native')) runInferenceBench({
+    quick: QUICK, big: args.has('--big'), threads: [1, 2], log, results,
+    llamaCpp: argv.find((a) => a.startsWith('--llama-bench='))?.slice(14) ?? !args.has('--no-llama-cpp'),
+  });
   if (only.has('tokenizer')) tokenizerSection();
   if (only.has('training')) runTrainBench({ quick: QUICK, log, results });
   if (JSON_OUT) process.stdout.write(JSON.stringify(results) + '\n');

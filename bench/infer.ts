@@ -2,9 +2,11 @@
  * The inference benchmark of the native backend (issue 3), run by `npm run bench` (bench.ts) or
  * alone: `node dist/bench/infer.js [--quick] [--big] [--json] [--threads=1,2] [--models=a,b] [--dtypes=Q4_0,…]`
  * (--models / --dtypes pick rows of the model table, e.g. --models=llama2-7b --dtypes=Q4_0;
- * --no-kernels skips the kernel table but for the read bandwidth).
+ * --no-kernels skips the kernel table but for the read bandwidth; llama.cpp's llama-bench, when built
+ * (bench/llama-cpp.ts), is timed on the same files right after each row: --llama-bench=PATH picks the
+ * binary, --no-llama-cpp skips it).
  *
- *   machine   read bandwidth (Σx² over 256 MiB), matvec GB/s per weight dtype (T = 1, 96 MiB of
+ *   machine   read bandwidth (Σx over 256 MiB, four rows at a time like a matvec), matvec GB/s per weight dtype (T = 1, 96 MiB of
  *             weights), f32 GEMM GFLOP/s (512³) and prefill-matmul GFLOP/s (T = 128, 4096×4096)
  *   models    for stories15M, stories110M, TinyLlama-1.1B (and Llama-2-7B with --big): random-weight
  *             GGUF files written by the project (bench/model-files.ts, cached in bench/.cache/) in
@@ -28,6 +30,7 @@ import { DTYPE_LAYOUT, decodeRange, f32ToF16, type DType, type WeightTensor } fr
 import type { ModelWeights } from '../src/model/weights.js';
 import { ensureModelFile, MODEL_LABEL, type BenchModel } from './model-files.js';
 import { rand } from './util.js';
+import { findLlamaBench, runLlamaBench } from './llama-cpp.js';
 
 export interface InferBenchOptions {
   quick: boolean;
@@ -39,6 +42,9 @@ export interface InferBenchOptions {
   log: (line: string) => void;
   /** figures for the final JSON line */
   results: Record<string, number | string>;
+  /** time llama.cpp's llama-bench on the same files right after each row: true = the default
+   * binary (bench/llama-cpp.ts), a string = its path, false/undefined = no baseline */
+  llamaCpp?: boolean | string;
 }
 
 const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
@@ -106,7 +112,7 @@ function machineSection(nb: NativeBackend, o: InferBenchOptions): Map<number, nu
 
   const bw = new Map<number, number>();
   const probe = new Float32Array((256 << 20) / 4).fill(0.5);
-  if (nb.readProbe(probe, 1) !== probe.length * 0.25) throw new Error('read probe: wrong sum');
+  if (nb.readProbe(probe, 1) !== probe.length * 0.5) throw new Error('read probe: wrong sum');
   row('read bandwidth, 256 MiB (GB/s)', threads.map((th) => {
     nb.setThreads(th);
     const gbs = probe.byteLength / time(() => nb.readProbe(probe, 1), budget) / 1e9;
@@ -204,6 +210,13 @@ function modelSection(nb: NativeBackend, o: InferBenchOptions): void {
   log('limit = read bandwidth ÷ weight bytes per token; share = decode ÷ limit, with the bandwidth measured again right after');
   log('each row\'s decode (64 MiB, best of 3): the machine\'s load drifts during a run, the probe of the kernel table may be minutes old');
   const probe = new Float32Array((64 << 20) / 4).fill(0.5);
+  let llamaBench: string | undefined;
+  if (o.llamaCpp) {
+    const found = findLlamaBench(typeof o.llamaCpp === 'string' ? o.llamaCpp : undefined);
+    if (found.path) llamaBench = found.path;
+    else log(`(llama.cpp baseline skipped: ${found.why})`);
+  }
+  const versus: string[] = [];
   log(`${'model'.padEnd(16)} | ${'dtype'.padEnd(5)} | ${'MB/token'.padStart(8)} | ${threads.map((t) => `prefill ${t}t | decode ${t}t | share ${t}t`).join(' | ')}`);
   log(`${'-'.repeat(16)}-|-------|----------|${threads.map(() => '-----------|-------------|---------').join('-|')}`);
   for (const plan of plans(o)) {
@@ -257,9 +270,24 @@ function modelSection(nb: NativeBackend, o: InferBenchOptions): void {
         results[`${name}_decode_tok_s_${th}t_median`] = round(median(dec), 1);
         results[`${name}_decode_bw_share_${th}t`] = round(share, 3);
         cells.push(`${p.toFixed(1).padStart(10)} | ${d.toFixed(1).padStart(11)} | ${(100 * share).toFixed(0).padStart(6)}%`);
+        if (llamaBench) {
+          // same file, same thread count, same prompt length and decode count, minutes apart at most
+          const lc = runLlamaBench(llamaBench, made.path, th, P, plan.decode, Math.max(plan.reps, 2));
+          results[`${name}_llamacpp_prefill_tok_s_${th}t`] = round(lc.prefill, 1);
+          results[`${name}_llamacpp_decode_tok_s_${th}t`] = round(lc.decode, 1);
+          results[`${name}_vs_llamacpp_prefill_${th}t`] = round(p / lc.prefill, 3);
+          results[`${name}_vs_llamacpp_decode_${th}t`] = round(d / lc.decode, 3);
+          versus.push(`${MODEL_LABEL[plan.model].padEnd(16)} | ${dtype.padEnd(5)} | ${String(th).padStart(2)} | ${p.toFixed(1).padStart(9)} | ${lc.prefill.toFixed(1).padStart(9)} | ${(p / lc.prefill).toFixed(2).padStart(5)}× | ${d.toFixed(1).padStart(9)} | ${lc.decode.toFixed(1).padStart(9)} | ${(d / lc.decode).toFixed(2).padStart(5)}×`);
+        }
       }
       log(`${MODEL_LABEL[plan.model].padEnd(16)} | ${dtype.padEnd(5)} | ${(bytes / 1e6).toFixed(1).padStart(8)} | ${cells.join(' | ')}`);
     }
+  }
+  if (versus.length) {
+    log(`\n## against llama.cpp (${llamaBench}), measured right after each of our rows on the same file; tok/s, best of the repetitions`);
+    log(`${'model'.padEnd(16)} | dtype | th | prefill   | llama.cpp | ratio  | decode    | llama.cpp | ratio`);
+    log(`${'-'.repeat(16)}-|-------|----|-----------|-----------|--------|-----------|-----------|-------`);
+    for (const line of versus) log(line);
   }
 }
 
@@ -291,6 +319,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     log: (l) => process.stdout.write(l + '\n'),
     results,
     kernels: !args.includes('--no-kernels'),
+    llamaCpp: args.find((a) => a.startsWith('--llama-bench='))?.slice(14) ?? !args.includes('--no-llama-cpp'),
   });
   if (args.includes('--json')) process.stdout.write(JSON.stringify(results) + '\n');
 }

@@ -297,7 +297,7 @@ static napi_value js_quantize_q8(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
-/* readProbe(values: Float32Array, reps): Σ values² `reps` times on the pool (a read-bandwidth probe) */
+/* readProbe(values: Float32Array, reps): Σ values `reps` times on the pool (a read-bandwidth probe) */
 static napi_value js_read_probe(napi_env env, napi_callback_info info) {
   napi_value argv[MAX_ARGS];
   if (!get_args(env, info, 2, argv)) FAIL_TYPE("native readProbe: expected 2 arguments");

@@ -101,6 +101,10 @@ typedef struct {
   float (*dot_f32)(int n, const float *a, const float *b);
   float (*dot_f16)(int n, const uint8_t *w, const float *x);      /* w: n raw f16 values */
   float (*dot_bf16)(int n, const uint8_t *w, const float *x);     /* w: n raw bf16 values */
+  /* out[r] = row r · x for four rows of one float dtype (DT_F32 / DT_F16 / DT_BF16), rb bytes
+   * apart: x is loaded once for the four rows. NULL where the table has none (matmul then calls
+   * the one-row dots) */
+  void (*dot4)(int dt, int n, const uint8_t *w, size_t rb, const float *x, float *out);
   void (*f16_to_f32)(int n, const uint8_t *src, float *dst);
   void (*dequant_row)(int dt, const uint8_t *src, long n, float *dst); /* n values of dtype dt → f32 */
   void (*quantize_q8a)(int K, const float *x, q8a_block *out);   /* K a multiple of 32 */

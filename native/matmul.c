@@ -65,6 +65,16 @@ static void part_rows(const mm_job *j, const mm_job_part *jp, int n0, int n1) {
   }
   switch (jp->mode) {
     case MM_DOT_F32:
+      if (T == 1 && kt->dot4) {
+        int n = n0;
+        float o4[4];
+        for (; n + 4 <= n1; n += 4) {
+          kt->dot4(DT_F32, K, p->w + (size_t)n * jp->rb, jp->rb, j->x, o4);
+          for (int r = 0; r < 4; r++) put(p->y + n + r, o4[r], acc);
+        }
+        for (; n < n1; n++) put(p->y + n, kt->dot_f32(K, (const float *)(p->w + (size_t)n * jp->rb), j->x), acc);
+        return;
+      }
       for (int n = n0; n < n1; n++) {
         const float *wr = (const float *)(p->w + (size_t)n * jp->rb);
         for (int t = 0; t < T; t++) put(p->y + t * ldy + n, kt->dot_f32(K, wr, j->x + (long)t * K), acc);
@@ -73,6 +83,17 @@ static void part_rows(const mm_job *j, const mm_job_part *jp, int n0, int n1) {
     case MM_DOT_F16:
     case MM_DOT_BF16: {
       float (*dot)(int, const uint8_t *, const float *) = jp->mode == MM_DOT_F16 ? kt->dot_f16 : kt->dot_bf16;
+      if (T == 1 && kt->dot4) {
+        const int dt = jp->mode == MM_DOT_F16 ? DT_F16 : DT_BF16;
+        int n = n0;
+        float o4[4];
+        for (; n + 4 <= n1; n += 4) {
+          kt->dot4(dt, K, p->w + (size_t)n * jp->rb, jp->rb, j->x, o4);
+          for (int r = 0; r < 4; r++) put(p->y + n + r, o4[r], acc);
+        }
+        for (; n < n1; n++) put(p->y + n, dot(K, p->w + (size_t)n * jp->rb, j->x), acc);
+        return;
+      }
       for (int n = n0; n < n1; n++)
         for (int t = 0; t < T; t++) put(p->y + t * ldy + n, dot(K, p->w + (size_t)n * jp->rb, j->x + (long)t * K), acc);
       return;

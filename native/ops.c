@@ -123,26 +123,39 @@ void add_vec(float *x, const float *y, long n) {
   pool_run(ew_worker, &j, threads_for((double)n));
 }
 
-/* ---- read bandwidth probe: each thread runs the ISA's f32 dot product of its share with itself
- * (a·a reads each byte once; the caller fills the buffer with ordinary floats) */
+/* ---- read bandwidth probe: Σ values, each thread over a contiguous share read as rows of
+ * PROBE_ROW floats, four rows at a time with the matvec kernel (dot4 against a vector of ones):
+ * the access pattern of a decode matvec, whose four interleaved streams the hardware prefetchers
+ * serve faster than one (a one-stream Σx² read 10–30% less on the development machine) */
+
+#define PROBE_ROW 4096
+static float probe_ones[PROBE_ROW];
 
 typedef struct { const float *p; size_t n; int reps; double sums[256]; } probe_job;
 
 static void probe_worker(void *arg, int ith, int nth) {
   probe_job *j = arg;
+  const kernels_t *kt = K_ACTIVE;
   const size_t i0 = j->n * ith / nth, i1 = j->n * (ith + 1) / nth;
-  const size_t chunk = 1 << 16;
+  const size_t rb = PROBE_ROW * sizeof(float);
   double s = 0.0;
-  for (int r = 0; r < j->reps; r++)
-    for (size_t i = i0; i < i1; i += chunk) {
-      const int len = (int)(i1 - i < chunk ? i1 - i : chunk);
-      s += K_ACTIVE->dot_f32(len, j->p + i, j->p + i);
-    }
+  for (int r = 0; r < j->reps; r++) {
+    size_t i = i0;
+    float o4[4];
+    if (kt->dot4)
+      for (; i + 4 * PROBE_ROW <= i1; i += 4 * PROBE_ROW) {
+        kt->dot4(DT_F32, PROBE_ROW, (const uint8_t *)(j->p + i), rb, probe_ones, o4);
+        s += (double)o4[0] + o4[1] + o4[2] + o4[3];
+      }
+    for (; i < i1; i += PROBE_ROW) s += kt->dot_f32((int)(i1 - i < PROBE_ROW ? i1 - i : PROBE_ROW), j->p + i, probe_ones);
+  }
   j->sums[ith] = s;
 }
 
 double read_probe(const float *p, size_t n, int reps) {
   static probe_job j; /* 2 KiB of sums: not on the stack */
+  if (probe_ones[0] != 1.0f)
+    for (int i = 0; i < PROBE_ROW; i++) probe_ones[i] = 1.0f;
   j.p = p; j.n = n; j.reps = reps;
   const int nth = pool_threads() < 256 ? pool_threads() : 256;
   for (int i = 0; i < 256; i++) j.sums[i] = 0.0;

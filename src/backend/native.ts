@@ -92,7 +92,8 @@ export interface NativeBackend extends Backend {
   matmulRegrouped(y: Float32Array, x: Float32Array, w: WeightTensor, T: number): void;
   /** The int8 activation quantizer itself, K = x.length (a multiple of 32): for tests. */
   quantizeQ8(x: Float32Array, d: Float32Array, qs: Int8Array, sums: Int32Array): void;
-  /** Σ values² computed `reps` times on the pool: reads every byte once; for bandwidth measurements. */
+  /** Σ values computed `reps` times on the pool, read the way a decode matvec reads its weight rows
+   * (four 16 KiB rows at a time): reads every byte once; for bandwidth measurements. */
   readProbe(values: Float32Array, reps: number): number;
   /**
    * The whole file as an ArrayBuffer over a private memory mapping: no copy, pages load on
