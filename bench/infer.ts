@@ -238,14 +238,17 @@ function modelSection(nb: NativeBackend, o: InferBenchOptions): void {
         model.step(prompt.slice(0, 8), model.newCache(16), 'last'); // warm-up: touches every weight page
         const pre: number[] = [];
         const dec: number[] = [];
+        // one cache, emptied before each run (as llama-bench does): a fresh one would add the
+        // first-touch page faults of its memory to the timing
+        const cache = model.newCache();
         for (let r = 0; r < plan.reps; r++) {
           if (plan.prefill) {
-            const cache = model.newCache();
+            cache.length = 0;
             const a = performance.now();
             model.step(prompt, cache, 'last');
             pre.push(P / ((performance.now() - a) / 1000));
           }
-          const cache = model.newCache();
+          cache.length = 0;
           let id = 1;
           const a = performance.now();
           for (let i = 0; i < plan.decode; i++) {

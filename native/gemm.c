@@ -87,6 +87,19 @@ static void pack_a(const gemm_args *g, int m0, int mc, int k0, int kc, int MR, f
 
 /* op(B)[k0.., n0..] (kc, nc) → NR-column slivers: dst[sliver][k][j], zero-padded to NR columns */
 static void pack_b(const gemm_args *g, int k0, int kc, int n0, int nc, int NR, float *dst) {
+  if (g->b_raw) { /* 16-bit floats: NR columns at a time converted to f32 (L1), then packed as f32 */
+    float *tmp = scratch_get(2, sizeof(float) * (size_t)NR * kc); /* (NR, kc) */
+    if (!tmp) return;
+    gemm_args v = *g;
+    v.b_raw = NULL; v.b = tmp; v.bk = 1; v.bn = kc;
+    for (int j0 = 0; j0 < nc; j0 += NR, dst += (long)kc * NR) {
+      const int cols = nc - j0 < NR ? nc - j0 : NR;
+      for (int j = 0; j < cols; j++)
+        dequant_row(g->b_dt, g->b_raw + 2 * ((long)(n0 + j0 + j) * g->bn + k0), kc, tmp + (long)j * kc);
+      pack_b(&v, 0, kc, 0, cols, NR, dst);
+    }
+    return;
+  }
   for (int j0 = 0; j0 < nc; j0 += NR, dst += (long)kc * NR) {
     const int cols = nc - j0 < NR ? nc - j0 : NR;
     const float *src = g->b + (long)k0 * g->bk + (long)(n0 + j0) * g->bn;
@@ -298,10 +311,10 @@ static void plan(gemm_job *j, const gemm_args *g, int nth, int useShared) {
   int chunk = round_up((total + want - 1) / want, unit);
   const int minUnits = (int)(MIN_CHUNK_FLOPS / flopsPerUnit) + 1;
   if (chunk < minUnits * unit) chunk = minUnits * unit;
-  if (!j->byRows && chunk < 2 * MC) chunk = round_up(2 * MC, unit);
   j->shared = useShared && sharedFloats <= SHARED_MAX_FLOATS ? shared_buffer((size_t)sharedFloats) : NULL;
   if (!j->shared) {
     /* each chunk repacks the big operand: keep chunks ≥ 512 rows/columns of the other one */
+    if (!j->byRows && chunk < 2 * MC) chunk = round_up(2 * MC, unit);
     if (chunk < 512) chunk = round_up(512, unit);
   }
   if (chunk > round_up(total, unit)) chunk = round_up(total, unit);

@@ -7,9 +7,12 @@
  *   quantized (Q4_0 … Q8_0, Q2_K … Q6_K), any T
  *                                   → x quantized to int8 blocks once (q8a, common.h), then the
  *                                     ISA's multi-row kernel (q8_rows) or per-row integer dots
- *   F32, T ≥ MATMUL_GEMM_MIN_T      → the packed GEMM straight on W (gemm.c)
- *   F32 / F16 / BF16, small T       → row dots with x in f32 (f16/bf16 converted in registers)
- *   F16 / BF16 at larger T, unaligned F32
+ *   F32 / F16 / BF16, T ≥ MATMUL_GEMM_MIN_T
+ *                                   → the packed GEMM straight on W (gemm.c; 16-bit floats are
+ *                                     converted as the GEMM packs them)
+ *   F32 / F16 / BF16, small T       → row dots with x in f32 (f16/bf16 converted in registers),
+ *                                     four rows at a time at T = 1
+ *   unaligned F32, types without an integer dot
  *                                   → decode a tile of W rows to f32, multiply by GEMM / row dots
  * Each weight row is read once per call whatever T is: row kernels loop over T with the row in
  * cache. The work items (chunks of consecutive rows) are split into one contiguous span per
@@ -49,6 +52,27 @@ typedef struct {
 
 static inline void put(float *y, float v, int acc) { *y = acc ? *y + v : v; }
 
+/* rows of at least this many bytes go four at a time at T = 1: four interleaved streams that long
+ * read faster than one (30-36 vs 21-29 GB/s for 16 KiB rows on the development machine), while
+ * short ones (1-3 KiB) read slower than the plain sequential walk of one row after another */
+#define DOT4_MIN_ROW_BYTES 4096
+
+/* rows [n0, n1) of a float-dtype part at T = 1, four at a time (x loaded once per four rows) */
+static void dot4_rows(const kernels_t *kt, int dt, const mm_part *p, size_t rb, int K, const float *x, int n0, int n1,
+                      int acc) {
+  float o4[4];
+  int n = n0;
+  for (; n + 4 <= n1; n += 4) {
+    kt->dot4(dt, K, p->w + (size_t)n * rb, rb, x, o4);
+    for (int r = 0; r < 4; r++) put(p->y + n + r, o4[r], acc);
+  }
+  for (; n < n1; n++) {
+    const uint8_t *w = p->w + (size_t)n * rb;
+    const float v = dt == DT_F32 ? kt->dot_f32(K, (const float *)w, x) : dt == DT_F16 ? kt->dot_f16(K, w, x) : kt->dot_bf16(K, w, x);
+    put(p->y + n, v, acc);
+  }
+}
+
 /* bytes at the start of a chunk to request at once: the kernels' own prefetches run ahead of the
  * rows in use, so without this the first rows of every chunk would wait on DRAM line by line */
 #define CHUNK_HEAD_PREFETCH 8192
@@ -65,14 +89,8 @@ static void part_rows(const mm_job *j, const mm_job_part *jp, int n0, int n1) {
   }
   switch (jp->mode) {
     case MM_DOT_F32:
-      if (T == 1 && kt->dot4) {
-        int n = n0;
-        float o4[4];
-        for (; n + 4 <= n1; n += 4) {
-          kt->dot4(DT_F32, K, p->w + (size_t)n * jp->rb, jp->rb, j->x, o4);
-          for (int r = 0; r < 4; r++) put(p->y + n + r, o4[r], acc);
-        }
-        for (; n < n1; n++) put(p->y + n, kt->dot_f32(K, (const float *)(p->w + (size_t)n * jp->rb), j->x), acc);
+      if (T == 1 && kt->dot4 && jp->rb >= DOT4_MIN_ROW_BYTES) {
+        dot4_rows(kt, DT_F32, p, jp->rb, K, j->x, n0, n1, acc);
         return;
       }
       for (int n = n0; n < n1; n++) {
@@ -83,15 +101,8 @@ static void part_rows(const mm_job *j, const mm_job_part *jp, int n0, int n1) {
     case MM_DOT_F16:
     case MM_DOT_BF16: {
       float (*dot)(int, const uint8_t *, const float *) = jp->mode == MM_DOT_F16 ? kt->dot_f16 : kt->dot_bf16;
-      if (T == 1 && kt->dot4) {
-        const int dt = jp->mode == MM_DOT_F16 ? DT_F16 : DT_BF16;
-        int n = n0;
-        float o4[4];
-        for (; n + 4 <= n1; n += 4) {
-          kt->dot4(dt, K, p->w + (size_t)n * jp->rb, jp->rb, j->x, o4);
-          for (int r = 0; r < 4; r++) put(p->y + n + r, o4[r], acc);
-        }
-        for (; n < n1; n++) put(p->y + n, dot(K, p->w + (size_t)n * jp->rb, j->x), acc);
+      if (T == 1 && kt->dot4 && jp->rb >= DOT4_MIN_ROW_BYTES) {
+        dot4_rows(kt, jp->mode == MM_DOT_F16 ? DT_F16 : DT_BF16, p, jp->rb, K, j->x, n0, n1, acc);
         return;
       }
       for (int n = n0; n < n1; n++)
@@ -214,8 +225,8 @@ static int quantize_x(q8a_rows *out, const float *x, int K, int T) {
 static mm_mode choose_mode(int dt, const uint8_t *w, int T) {
   const int f32_aligned = dt == DT_F32 && ((uintptr_t)w & 3) == 0;
   if (f32_aligned) return T >= MATMUL_GEMM_MIN_T ? MM_GEMM : MM_DOT_F32;
-  if (dt == DT_F16 && T < MATMUL_GEMM_MIN_T) return MM_DOT_F16;
-  if (dt == DT_BF16 && T < MATMUL_GEMM_MIN_T) return MM_DOT_BF16;
+  if (dt == DT_F16) return T >= MATMUL_GEMM_MIN_T ? MM_GEMM : MM_DOT_F16;
+  if (dt == DT_BF16) return T >= MATMUL_GEMM_MIN_T ? MM_GEMM : MM_DOT_BF16;
   if (dt_has_q8_dot(dt) && K_ACTIVE->q8_rows[dt]) return MM_Q8_ROWS;
   if (dt_has_q8_dot(dt) && K_ACTIVE->q8_dot[dt]) return MM_Q8_DOT;
   return T < MATMUL_GEMM_MIN_T ? MM_DECODE_DOT : MM_DECODE_GEMM;
@@ -240,7 +251,9 @@ void matmul_parts(const mm_part *parts, int nparts, const float *x, int K, int T
     if (mode == MM_GEMM) { /* large f32 products: the GEMM splits them over the pool itself */
       gemm_args g = { 0 };
       g.a = x; g.am = K; g.ak = 1;
-      g.b = (const float *)p->w; g.bk = 1; g.bn = K;
+      if (p->dt == DT_F32) g.b = (const float *)p->w;
+      else { g.b_raw = p->w; g.b_dt = p->dt; } /* F16 / BF16: converted while packed */
+      g.bk = 1; g.bn = K;
       g.c = p->y; g.ldc = p->ldy;
       g.M = T; g.N = p->N; g.K = K;
       g.accumulate = p->accumulate;

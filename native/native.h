@@ -32,6 +32,9 @@ int scratch_take_oom(void); /* returns and clears the flag */
 typedef struct {
   const float *a; long am, ak; /* op(A)[m, k] = a[m·am + k·ak] */
   const float *b; long bk, bn; /* op(B)[k, n] = b[k·bk + n·bn] */
+  /* or, when b_raw is set, op(B) in 16-bit floats (b_dt: DT_F16 / DT_BF16) with k contiguous
+   * (bk = 1): op(B)[k, n] is the value at b_raw + 2·(k + n·bn), converted as B is packed */
+  const uint8_t *b_raw; int b_dt;
   float *c; long ldc;          /* C[m, n] = c[m·ldc + n] */
   int M, N, K;
   int accumulate;

@@ -50,24 +50,36 @@ static inline __m256 dot_us(__m256i u, __m256i s) {
 static inline __m256 dot_ss(__m256i w, __m256i x) { return dot_us(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w)); }
 
 /* ---------------------------------------------------------------------------------------------
- * Q4_0 (18-byte blocks: f16 d, 16 bytes of nibbles; value = d·(q − 8)) and Q8_0 (34 bytes: f16 d,
- * 32 int8). Per block and token: lanes hold p = partial dots; Q4_0 adds the offset as
- * Σ_lanes (p·dx + nsd) = dx·(Σp − 8Σq_x), then one FMA with the weight scale. */
+ * Q4_0 (18-byte blocks: f16 d, 16 bytes of nibbles; value = d·(q − 8)), Q5_0 (22 bytes: f16 d,
+ * 32 fifth bits, 16 bytes of nibbles; value = d·(q − 16)) and Q8_0 (34 bytes: f16 d, 32 int8).
+ * Per block and token: lanes hold p = partial dots; Q4_0 adds the offset as
+ * Σ_lanes (p·dx + nsd) = dx·(Σp − 8Σq_x) (Q5_0 with 2·nsd: −16Σq_x), then one FMA with the
+ * weight scale. */
 
-enum { K_Q4_0, K_Q8_0 };
+enum { K_Q4_0, K_Q8_0, K_Q4_K, K_Q5_0 };
 
-static inline __m256 blk_prod(int kind, const uint8_t *blk, __m256i x) {
-  return kind == K_Q4_0 ? dot_us(nibbles(blk + 2), x) : dot_ss(_mm256_loadu_si256((const __m256i *)(blk + 2)), x);
+static inline int block_bytes(int kind) { return kind == K_Q4_0 ? 18 : kind == K_Q5_0 ? 22 : 34; }
+
+/* the block's 32 values as bytes: unsigned 0..15 / 0..31 (Q4_0 / Q5_0) or signed (Q8_0) */
+static inline __m256i blk_values(int kind, const uint8_t *blk) {
+  if (kind == K_Q4_0) return nibbles(blk + 2);
+  if (kind == K_Q5_0) return _mm256_or_si256(nibbles(blk + 6), _mm256_and_si256(bits_to_bytes(ld_u32(blk + 2)), _mm256_set1_epi8(16)));
+  return _mm256_loadu_si256((const __m256i *)(blk + 2));
 }
 
+static inline __m256 blk_dot(int kind, __m256i q, __m256i x) { return kind == K_Q8_0 ? dot_ss(q, x) : dot_us(q, x); }
+
+static inline __m256 blk_prod(int kind, const uint8_t *blk, __m256i x) { return blk_dot(kind, blk_values(kind, blk), x); }
+
 static inline __m256 blk_fold(int kind, __m256 p, const float *d, const float *nsd, int b) {
-  return kind == K_Q4_0 ? _mm256_fmadd_ps(p, _mm256_broadcast_ss(d + b), _mm256_broadcast_ss(nsd + b))
-                        : _mm256_mul_ps(p, _mm256_broadcast_ss(d + b));
+  if (kind == K_Q8_0) return _mm256_mul_ps(p, _mm256_broadcast_ss(d + b));
+  const __m256 off = _mm256_broadcast_ss(nsd + b);
+  return _mm256_fmadd_ps(p, _mm256_broadcast_ss(d + b), kind == K_Q5_0 ? _mm256_add_ps(off, off) : off);
 }
 
 /* one weight row · one activation row, two blocks per iteration on two accumulators */
 static inline float row_dot_32(int kind, const uint8_t *w, const q8a_block *xa, const float *d, const float *nsd, int nb) {
-  const int TB = kind == K_Q4_0 ? 18 : 34;
+  const int TB = block_bytes(kind);
   __m256 a0 = _mm256_setzero_ps(), a1 = a0;
   int b = 0;
   for (; b + 2 <= nb; b += 2, w += 2 * TB) {
@@ -90,14 +102,14 @@ static inline __m128 hsum4x8(__m256 a, __m256 b, __m256 c, __m256 d) {
  * loaded once for the four; short rows (small K) pay the per-row reduction once per four */
 static inline __m128 rows4_dot_32(int kind, const uint8_t *w, size_t rb, const q8a_block *xa, const float *d,
                                   const float *nsd, int nb) {
-  const int TB = kind == K_Q4_0 ? 18 : 34;
+  const int TB = block_bytes(kind);
   const uint8_t *w0 = w, *w1 = w + rb, *w2 = w + 2 * rb, *w3 = w + 3 * rb;
   __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
   /* the rows after these follow in memory: fetch at least PREFETCH_ROWS_BYTES ahead (whole groups of
    * four rows) at the pace these are consumed, so short rows (small K) still hide DRAM latency */
   const uint8_t *next = w + 4 * rb * ((PREFETCH_ROWS_BYTES + 4 * rb - 1) / (4 * rb));
   for (int b = 0; b < nb; b++, w0 += TB, w1 += TB, w2 += TB, w3 += TB) {
-    _mm_prefetch((const char *)next + 4 * TB * b, _MM_HINT_T0); /* a step is 72 or 136 bytes: two lines */
+    _mm_prefetch((const char *)next + 4 * TB * b, _MM_HINT_T0); /* a step is 72 to 136 bytes: two lines */
     _mm_prefetch((const char *)next + 4 * TB * b + 64, _MM_HINT_T0);
     const __m256i x = load_qs(xa + b);
     a0 = _mm256_fmadd_ps(blk_fold(kind, blk_prod(kind, w0, x), d, nsd, b), scale_at(w0), a0);
@@ -113,7 +125,7 @@ static inline __m128 rows4_dot_32(int kind, const uint8_t *w, size_t rb, const q
  * variants with precombined scales, which lost to store-forwarding stalls) */
 static inline __attribute__((always_inline)) void tile_2x4(int kind, const uint8_t *w, size_t rb, const q8a_rows *x,
                                                            int t, float *y, long ldy, int acc) {
-  const int TB = kind == K_Q4_0 ? 18 : 34, nb = x->nb;
+  const int TB = block_bytes(kind), nb = x->nb;
   __m256 c[2][4];
   for (int r = 0; r < 2; r++)
     for (int j = 0; j < 4; j++) c[r][j] = _mm256_setzero_ps();
@@ -123,12 +135,12 @@ static inline __attribute__((always_inline)) void tile_2x4(int kind, const uint8
     __m256i q[2];
     for (int r = 0; r < 2; r++) {
       const uint8_t *blk = w + r * rb + (size_t)TB * b;
-      q[r] = kind == K_Q4_0 ? nibbles(blk + 2) : _mm256_loadu_si256((const __m256i *)(blk + 2));
+      q[r] = blk_values(kind, blk);
     }
     for (int j = 0; j < 4; j++) {
       const __m256i xv = load_qs(xa + (long)j * nb + b);
       for (int r = 0; r < 2; r++) {
-        const __m256 p = kind == K_Q4_0 ? dot_us(q[r], xv) : dot_ss(q[r], xv);
+        const __m256 p = blk_dot(kind, q[r], xv);
         c[r][j] = _mm256_fmadd_ps(blk_fold(kind, p, d + (long)j * nb, nsd + (long)j * nb, b), scale_at(w + r * rb + (size_t)TB * b), c[r][j]);
       }
     }
@@ -225,7 +237,6 @@ static void pack8_q4_k(const uint8_t *w, size_t rb, int nb, uint8_t *pk, float *
 
 /* 8 packed rows × NT tokens (1..4) starting at token t: y[(t+j)·ldy + 0..7]. Q4_0: value
  * d·(q − 8); Q4_K (kind K_Q4_K): value d·sc·q − dmin·m, the mins through nsd = −Σq_x·d_x */
-enum { K_Q4_K = 2 };
 static inline __attribute__((always_inline)) void gemm8(int kind, const int NT, const uint8_t *pk, const float *ds,
                                                         const float *ms, const q8a_rows *x, int t, float *y, long ldy, int acc) {
   const int nb = x->nb;
@@ -309,6 +320,10 @@ static void rows_q4_0(int K, const uint8_t *w, size_t rb, int R, const q8a_rows 
 static void rows_q8_0(int K, const uint8_t *w, size_t rb, int R, const q8a_rows *x, int T, float *y, long ldy, int acc) {
   (void)K;
   rows_32(K_Q8_0, w, rb, R, x, T, y, ldy, acc);
+}
+static void rows_q5_0(int K, const uint8_t *w, size_t rb, int R, const q8a_rows *x, int T, float *y, long ldy, int acc) {
+  (void)K;
+  rows_32(K_Q5_0, w, rb, R, x, T, y, ldy, acc);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -668,6 +683,7 @@ void q8_rows_avx2(kernels_t *k) {
   for (int i = 0; i < 65536; i++) g_f16[i] = f16_to_f32((uint16_t)i);
   k->q8_rows[DT_Q4_0] = rows_q4_0;
   k->q8_rows[DT_Q8_0] = rows_q8_0;
+  k->q8_rows[DT_Q5_0] = rows_q5_0;
   k->q8_rows[DT_Q4_K] = rows_q4_k;
   k->q8_rows[DT_Q6_K] = rows_q6_k;
   k->q8_rows[DT_Q4_0X8] = rows_q4_0x8;

@@ -163,7 +163,7 @@ for (const tg of targets) {
     test('matmul: every weight dtype, T = 1 … 33, quantized and random blocks', () => {
       for (const dtype of ALL_DTYPES) {
         const [k1, k2] = ksFor(dtype);
-        const cases: Array<[number, number, number]> = [[1, k1, 1], [5, k2, 2], [37, k1, 5], [13, k2, 9], [7, k1, 20], [160, 1536, 1], [40, 1536, 9], [11, k2, 33]];
+        const cases: Array<[number, number, number]> = [[1, k1, 1], [5, k2, 2], [37, k1, 5], [13, k2, 9], [7, k1, 20], [160, 1536, 1], [9, 2304, 1], [40, 1536, 9], [11, k2, 33]];
         for (const [ci, [N, K, T]] of cases.entries()) {
           for (const source of ['quantized', 'random'] as const) {
             const key = `${dtype} N=${N} K=${K} T=${T} ${source}`;
