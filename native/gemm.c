@@ -94,6 +94,9 @@ static void pack_b(const gemm_args *g, int k0, int kc, int n0, int nc, int NR, f
     v.b_raw = NULL; v.b = tmp; v.bk = 1; v.bn = kc;
     for (int j0 = 0; j0 < nc; j0 += NR, dst += (long)kc * NR) {
       const int cols = nc - j0 < NR ? nc - j0 : NR;
+      if (j0 + 2 * NR <= nc) /* the next sliver's rows, as in the f32 NT case below */
+        for (int j = 0; j < NR; j++)
+          for (int k = 0; k < kc; k += 32) __builtin_prefetch(g->b_raw + 2 * ((long)(n0 + j0 + NR + j) * g->bn + k0 + k), 0, 3);
       for (int j = 0; j < cols; j++)
         dequant_row(g->b_dt, g->b_raw + 2 * ((long)(n0 + j0 + j) * g->bn + k0), kc, tmp + (long)j * kc);
       pack_b(&v, 0, kc, 0, cols, NR, dst);
@@ -116,6 +119,11 @@ static void pack_b(const gemm_args *g, int k0, int kc, int n0, int nc, int NR, f
         }
       }
     } else if (cols == NR && NR % 4 == 0 && g->bk == 1) { /* NT: NR rows of B, 4×4 transposes */
+      /* NR short strided reads are more streams than the hardware prefetchers follow: request the
+       * next sliver's rows while this one is transposed */
+      if (j0 + 2 * NR <= nc)
+        for (int j = 0; j < NR; j++)
+          for (int k = 0; k < kc; k += 16) __builtin_prefetch(src + (long)(NR + j) * g->bn + k, 0, 3);
       int k = 0;
 #if defined(__SSE2__)
       for (; k + 4 <= kc; k += 4) {
