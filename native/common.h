@@ -106,6 +106,9 @@ typedef struct {
    * the one-row dots) */
   void (*dot4)(int dt, int n, const uint8_t *w, size_t rb, const float *x, float *out);
   void (*f16_to_f32)(int n, const uint8_t *src, float *dst);
+  /* GEMM packing of NR rows of one float dtype (DT_F32 / DT_F16 / DT_BF16), rs bytes apart, kc
+   * values each, into dst[k·NR + j] (k-major, as f32). NULL where the table has none */
+  void (*pack_nt)(int dt, const uint8_t *src, long rs, int kc, int NR, float *dst);
   void (*dequant_row)(int dt, const uint8_t *src, long n, float *dst); /* n values of dtype dt → f32 */
   void (*quantize_q8a)(int K, const float *x, q8a_block *out);   /* K a multiple of 32 */
   q8_dot_fn q8_dot[DT_COUNT];                                     /* NULL where no int dot */

@@ -33,6 +33,8 @@
 #define SHARED_MAX_FLOATS (3L << 20) /* pack the shared operand up front when it is ≤ 12 MiB */
 #define MIN_FLOPS_PER_THREAD 400000.0 /* below ~4 µs of work a thread costs more than it saves */
 #define MIN_CHUNK_FLOPS 4.0e6         /* a chunk below ~50 µs of work is not worth its packing */
+#define MAX_PANEL_COLS 256            /* columns of a chunk's packed B panel when A is shared */
+#define PACK_GROUP 16                 /* slivers packed through all slices at a time (shared operand) */
 
 /* ---- packing */
 
@@ -86,7 +88,35 @@ static void pack_a(const gemm_args *g, int m0, int mc, int k0, int kc, int MR, f
 }
 
 /* op(B)[k0.., n0..] (kc, nc) → NR-column slivers: dst[sliver][k][j], zero-padded to NR columns */
+static void pack_b_generic(const gemm_args *g, int k0, int kc, int n0, int nc, int NR, float *dst);
+
 static void pack_b(const gemm_args *g, int k0, int kc, int n0, int nc, int NR, float *dst) {
+  const kernels_t *kt = K_ACTIVE;
+  /* NT (each column of op(B) contiguous in k), f32 or 16-bit: whole slivers through the ISA's
+   * packing kernel, the last partial one through the generic code */
+  if (!kt->pack_nt || NR % 8 != 0 || !(g->b_raw || (g->bk == 1 && g->bn != 1))) {
+    pack_b_generic(g, k0, kc, n0, nc, NR, dst);
+    return;
+  }
+  const int dt = g->b_raw ? g->b_dt : DT_F32, es = dt == DT_F32 ? 4 : 2;
+  const uint8_t *base = g->b_raw ? g->b_raw : (const uint8_t *)g->b;
+  const long rs = (long)es * g->bn;
+  for (int j0 = 0; j0 < nc; j0 += NR, dst += (long)kc * NR) {
+    const uint8_t *src = base + (long)es * ((long)(n0 + j0) * g->bn + k0);
+    if (nc - j0 < NR) {
+      pack_b_generic(g, k0, kc, n0 + j0, nc - j0, NR, dst);
+      break;
+    }
+    /* NR short strided reads are more streams than the hardware prefetchers follow: request the
+     * next sliver's rows while this one is transposed */
+    if (j0 + 2 * NR <= nc)
+      for (int j = 0; j < NR; j++)
+        for (int k = 0; k < kc * es; k += 64) __builtin_prefetch(src + (long)(NR + j) * rs + k, 0, 3);
+    kt->pack_nt(dt, src, rs, kc, NR, dst);
+  }
+}
+
+static void pack_b_generic(const gemm_args *g, int k0, int kc, int n0, int nc, int NR, float *dst) {
   if (g->b_raw) { /* 16-bit floats: NR columns at a time converted to f32 (L1), then packed as f32 */
     float *tmp = scratch_get(2, sizeof(float) * (size_t)NR * kc); /* (NR, kc) */
     if (!tmp) return;
@@ -94,12 +124,9 @@ static void pack_b(const gemm_args *g, int k0, int kc, int n0, int nc, int NR, f
     v.b_raw = NULL; v.b = tmp; v.bk = 1; v.bn = kc;
     for (int j0 = 0; j0 < nc; j0 += NR, dst += (long)kc * NR) {
       const int cols = nc - j0 < NR ? nc - j0 : NR;
-      if (j0 + 2 * NR <= nc) /* the next sliver's rows, as in the f32 NT case below */
-        for (int j = 0; j < NR; j++)
-          for (int k = 0; k < kc; k += 32) __builtin_prefetch(g->b_raw + 2 * ((long)(n0 + j0 + NR + j) * g->bn + k0 + k), 0, 3);
       for (int j = 0; j < cols; j++)
         dequant_row(g->b_dt, g->b_raw + 2 * ((long)(n0 + j0 + j) * g->bn + k0), kc, tmp + (long)j * kc);
-      pack_b(&v, 0, kc, 0, cols, NR, dst);
+      pack_b_generic(&v, 0, kc, 0, cols, NR, dst);
     }
     return;
   }
@@ -119,11 +146,6 @@ static void pack_b(const gemm_args *g, int k0, int kc, int n0, int nc, int NR, f
         }
       }
     } else if (cols == NR && NR % 4 == 0 && g->bk == 1) { /* NT: NR rows of B, 4×4 transposes */
-      /* NR short strided reads are more streams than the hardware prefetchers follow: request the
-       * next sliver's rows while this one is transposed */
-      if (j0 + 2 * NR <= nc)
-        for (int j = 0; j < NR; j++)
-          for (int k = 0; k < kc; k += 16) __builtin_prefetch(src + (long)(NR + j) * g->bn + k, 0, 3);
       int k = 0;
 #if defined(__SSE2__)
       for (; k + 4 <= kc; k += 4) {
@@ -261,11 +283,16 @@ static void pack_shared_worker(void *arg, int ith, int nth) {
   const int slivers = (total + unit - 1) / unit;
   const int s0 = (int)((long)slivers * ith / nth), s1 = (int)((long)slivers * (ith + 1) / nth);
   if (s1 <= s0) return;
-  const int lo = s0 * unit, len = (s1 * unit < total ? s1 * unit : total) - lo;
-  for (int p = 0; p < j->kslices; p++) {
-    const int k0 = slice_k0(j, p), kc = slice_kc(j, p);
-    if (j->byRows) pack_b(g, k0, kc, lo, len, unit, j->shared + (long)k0 * j->Npad + (long)s0 * kc * unit);
-    else pack_a(g, lo, len, k0, kc, unit, j->shared + (long)k0 * j->Mpad + (long)s0 * kc * unit);
+  /* PACK_GROUP slivers through every slice before the next ones: the source rows of a group stay
+   * few enough pages for the TLB (all of them per slice would miss it on every row) */
+  for (int b0 = s0; b0 < s1; b0 += PACK_GROUP) {
+    const int b1 = b0 + PACK_GROUP < s1 ? b0 + PACK_GROUP : s1;
+    const int lo = b0 * unit, len = (b1 * unit < total ? b1 * unit : total) - lo;
+    for (int p = 0; p < j->kslices; p++) {
+      const int k0 = slice_k0(j, p), kc = slice_kc(j, p);
+      if (j->byRows) pack_b(g, k0, kc, lo, len, unit, j->shared + (long)k0 * j->Npad + (long)b0 * kc * unit);
+      else pack_a(g, lo, len, k0, kc, unit, j->shared + (long)k0 * j->Mpad + (long)b0 * kc * unit);
+    }
   }
 }
 
@@ -325,6 +352,9 @@ static void plan(gemm_job *j, const gemm_args *g, int nth, int useShared) {
     if (!j->byRows && chunk < 2 * MC) chunk = round_up(2 * MC, unit);
     if (chunk < 512) chunk = round_up(512, unit);
   }
+  /* column chunks pack their B panel per slice: at most MAX_PANEL_COLS columns, so the panel
+   * stays in L2 and its source rows in the TLB (one thread would otherwise take all N at once) */
+  if (!j->byRows && j->shared && chunk > MAX_PANEL_COLS) chunk = round_up(MAX_PANEL_COLS, unit);
   if (chunk > round_up(total, unit)) chunk = round_up(total, unit);
   j->chunk = chunk;
   j->nchunks = (total + chunk - 1) / chunk;

@@ -138,6 +138,50 @@ static void dot4_avx2(int dt, int n, const uint8_t *w, size_t rb, const float *x
 #undef DOT4_BODY
 #undef DOT4_LOAD
 
+/* r[i] ← column i of the 8×8 block whose rows are r[0..7] */
+static inline void transpose8x8_ps(__m256 r[8]) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r[0] = _mm256_permute2f128_ps(u0, u4, 0x20); r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+  r[2] = _mm256_permute2f128_ps(u2, u6, 0x20); r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+  r[4] = _mm256_permute2f128_ps(u0, u4, 0x31); r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+  r[6] = _mm256_permute2f128_ps(u2, u6, 0x31); r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+/* GEMM B packing (kernels_t.pack_nt): 8 rows × 8 k at a time, converted in registers, one 8×8
+ * transpose; NR a multiple of 8 */
+#define PACK_NT_BODY(dt)                                                                           \
+  const int es = (dt) == DT_F32 ? 4 : 2;                                                           \
+  int k = 0;                                                                                       \
+  for (; k + 8 <= kc; k += 8)                                                                      \
+    for (int j = 0; j < NR; j += 8) {                                                              \
+      __m256 r[8];                                                                                 \
+      for (int i = 0; i < 8; i++) {                                                                \
+        const uint8_t *p = src + (long)(j + i) * rs + (long)es * k;                                \
+        r[i] = (dt) == DT_F32 ? _mm256_loadu_ps((const float *)p) : (dt) == DT_F16 ? load_f16x8(p) : load_bf16x8(p); \
+      }                                                                                            \
+      transpose8x8_ps(r);                                                                          \
+      for (int i = 0; i < 8; i++) _mm256_storeu_ps(dst + (long)(k + i) * NR + j, r[i]);           \
+    }                                                                                              \
+  for (; k < kc; k++)                                                                              \
+    for (int j = 0; j < NR; j++) {                                                                 \
+      const uint8_t *p = src + (long)j * rs + (long)es * k;                                        \
+      dst[(long)k * NR + j] = (dt) == DT_F32 ? ld_f32(p) : (dt) == DT_F16 ? ld_f16(p) : bf16_to_f32(ld_u16(p)); \
+    }
+
+static void pack_nt_avx2(int dt, const uint8_t *src, long rs, int kc, int NR, float *dst) {
+  if (dt == DT_F32) { PACK_NT_BODY(DT_F32) }
+  else if (dt == DT_F16) { PACK_NT_BODY(DT_F16) }
+  else { PACK_NT_BODY(DT_BF16) }
+}
+#undef PACK_NT_BODY
+
 static void f16_to_f32_avx2(int n, const uint8_t *src, float *dst) {
   int i = 0;
   for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, load_f16x8(src + 2 * i));
@@ -265,6 +309,7 @@ void kernels_avx2(kernels_t *k) {
   k->dot_bf16 = dot_bf16_avx2;
   k->dot4 = dot4_avx2;
   k->f16_to_f32 = f16_to_f32_avx2;
+  k->pack_nt = pack_nt_avx2;
   k->dequant_row = dequant_row_avx2;
   k->attend_head = attend_head_avx2;
   k->silu_mul = silu_mul_avx2;
