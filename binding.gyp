@@ -14,7 +14,7 @@
         'native/addon.c', 'native/pool.c', 'native/dispatch.c', 'native/gemm.c', 'native/matmul.c',
         'native/ops.c', 'native/attention.c', 'native/quant_decode.c', 'native/quant_dot.c',
         'native/engine.c', 'native/addon_engine.c', 'native/addon_mmap.c',
-        'native/kernels_scalar.c', 'native/repack.c',
+        'native/kernels_scalar.c', 'native/repack.c', 'native/sample.c',
         'native/train_ops.c', 'native/train_attn.c', 'native/addon_train.c',
       ],
       'libraries': ['-lm', '-lpthread'],

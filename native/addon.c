@@ -311,6 +311,25 @@ static napi_value js_read_probe(napi_env env, napi_callback_info info) {
   return r;
 }
 
+/* sampleDraw(w: Float32Array, temperature, topK, topP, minP, r): a token id (sample.c); w is
+ * overwritten with probabilities. The caller (src/generate/sampler.ts) has checked the options. */
+static napi_value js_sample_draw(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS];
+  if (!get_args(env, info, 6, argv)) FAIL_TYPE("native sampleDraw: expected 6 arguments");
+  F32(0, w, "sampleDraw");
+  INT(2, top_k, "sampleDraw");
+  double temp, top_p, min_p, r;
+  if (!num_d(env, argv[1], &temp) || !num_d(env, argv[3], &top_p) || !num_d(env, argv[4], &min_p) || !num_d(env, argv[5], &r))
+    FAIL_TYPE("native sampleDraw: temperature, topP, minP and r must be numbers");
+  if (!(temp > 0) || w.len == 0 || w.len > 0x7fffffff) FAIL("native sampleDraw: needs temperature > 0 and 1..2^31 logits");
+  pthread_mutex_lock(&g_call);
+  const int id = sample_draw(w.p, (int)w.len, (float)temp, (int)top_k, (float)top_p, (float)min_p, r);
+  pthread_mutex_unlock(&g_call);
+  napi_value out;
+  napi_create_int32(env, id, &out);
+  return out;
+}
+
 static void unmap(napi_env env, void *data, void *hint) { munmap(data, (size_t)(uintptr_t)hint); }
 
 /* mmapFile(path): the whole file as an ArrayBuffer over a private (copy-on-write) mapping */
@@ -380,6 +399,7 @@ static napi_value init(napi_env env, napi_value exports) {
   export_fn(env, exports, "supportedIsas", js_supported_isas);
   export_fn(env, exports, "quantizeQ8", js_quantize_q8);
   export_fn(env, exports, "readProbe", js_read_probe);
+  export_fn(env, exports, "sampleDraw", js_sample_draw);
   export_fn(env, exports, "mmapFile", js_mmap_file);
   engine_exports(env, exports);
   mmap_exports(env, exports);

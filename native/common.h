@@ -117,6 +117,7 @@ typedef struct {
   void (*attend_head)(int n, int hs, const float *q, const float *k, const float *v, long stride,
                       float scale, float *scores, float *out);
   void (*silu_mul)(int n, float *g, const float *u);              /* g = silu(g) · u */
+  float (*exp_shift_sum)(int n, float *x, float shift);           /* x = exp(x − shift); returns Σ x */
   void (*add_f32)(int n, float *x, const float *y);               /* x += y */
   /* several weight rows × several activation rows at once (see q8_rows_fn); NULL where the
    * table has none (matmul then calls q8_dot per row and token) */

@@ -312,6 +312,7 @@ void kernels_avx2(kernels_t *k) {
   k->pack_nt = pack_nt_avx2;
   k->dequant_row = dequant_row_avx2;
   k->attend_head = attend_head_avx2;
+  k->exp_shift_sum = exp_shift_sum_avx2;
   k->silu_mul = silu_mul_avx2;
   k->add_f32 = add_f32_avx2;
   q8_dots_avx2(k);

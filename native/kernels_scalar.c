@@ -45,6 +45,12 @@ static void f16_to_f32_scalar(int n, const uint8_t *src, float *dst) {
   for (int i = 0; i < n; i++) dst[i] = ld_f16(src + 2 * i);
 }
 
+static float exp_shift_sum_scalar(int n, float *x, float shift) {
+  float sum = 0.0f;
+  for (int i = 0; i < n; i++) sum += x[i] = expf(x[i] - shift);
+  return sum;
+}
+
 static void attend_head_scalar(int n, int hs, const float *q, const float *k, const float *v, long stride,
                                float scale, float *scores, float *out) {
   float max = -INFINITY;
@@ -88,6 +94,7 @@ void kernels_scalar(kernels_t *k) {
   k->dequant_row = dequant_row_scalar;
   k->attend_head = attend_head_scalar;
   k->silu_mul = silu_mul_scalar;
+  k->exp_shift_sum = exp_shift_sum_scalar;
   k->add_f32 = add_f32_scalar;
   q8_dots_scalar(k);
   x8_scalar(k);

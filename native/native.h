@@ -63,6 +63,9 @@ void matmul_parts(const mm_part *parts, int nparts, const float *x, int K, int T
 /* smallest T at which F32/F16/BF16 weights go through the GEMM instead of row dots */
 #define MATMUL_GEMM_MIN_T 4
 
+/* ---- one draw of the token sampler on a logits row w (V), modified in place (sample.c) */
+int sample_draw(float *w, int V, float temperature, int top_k, float top_p, float min_p, double r);
+
 /* ---- per-row, elementwise and attention kernels (ops.c, attention.c) */
 void rmsnorm(float *y, const float *x, const float *g, int T, int C, double eps);
 int rope(float *x, int T, int nHeads, int hs, const int32_t *pos, double theta); /* 0 ok, -1 oom */

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Sampler, Rng, argmax, nucleusBound, kthSmallest } from '../src/generate/sampler.js';
 import { Llama2Error } from '../src/util/errors.js';
+import { nativeBackend } from '../src/backend/native.js';
 
 const logits = Float32Array.from([1.0, 3.0, 2.5, -1.0, 0.5, 2.9]);
 
@@ -148,4 +149,40 @@ test('nucleusBound and kthSmallest agree with sorting, ties in probability inclu
     const k = 1 + Math.floor(rand() * V);
     assert.equal(kthSmallest(Float64Array.from({ length: V }, (_, i) => keyOf(i)), V, k), keyOf(order[k - 1]!));
   }
+});
+
+test("the native backend's sampleDraw picks what the TypeScript sampler picks, at each ISA", { skip: !nativeBackend?.sampleDraw }, () => {
+  const nb = nativeBackend!;
+  const isa = nb.isa();
+  const rng = new Rng(123);
+  // logits on a grid of quarters: exact ties (broken by id) and probabilities that no boundary
+  // of top-k / top-p / min-p sits within float rounding of, so both must agree exactly
+  const cases = Array.from({ length: 150 }, (_, c) => {
+    const V = 2 + Math.floor(rng.next() * (c % 3 === 0 ? 4000 : 60));
+    const spread = [1, 4, 16][c % 3]!;
+    const w = Float32Array.from({ length: V }, () => Math.round(rng.next() * spread * 4) / 4);
+    const opts = {
+      temperature: [0.6, 1, 1.7][c % 3]!, topK: [0, 0, 3, 40][c % 4]!, topP: [0.9, 1, 0.5, 0.95, 1][c % 5]!,
+      minP: [0, 0, 0.05][c % 3]!, seed: c,
+    };
+    return { w, opts };
+  });
+  try {
+    for (const level of nb.supportedIsas()) {
+      nb.setIsa(level);
+      let differ = 0;
+      for (const { w, opts } of cases) {
+        const js = new Sampler(opts), native = new Sampler(opts, nb.sampleDraw!.bind(nb));
+        for (let d = 0; d < 5; d++) if (js.sample(w) !== native.sample(w)) differ++;
+      }
+      assert.equal(differ, 0, `${level}: ${differ} of ${cases.length * 5} draws differ`);
+    }
+  } finally {
+    nb.setIsa(isa);
+  }
+  // the row handed to the sampler is never modified, and the accelerator overwrites only its copy
+  const w = Float32Array.from([0.5, 2, -1, 2, 1]);
+  const before = w.slice();
+  new Sampler({ temperature: 0.8, topP: 0.9, seed: 1 }, nb.sampleDraw!.bind(nb)).sample(w);
+  assert.deepEqual(w, before);
 });

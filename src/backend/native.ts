@@ -47,6 +47,7 @@ interface Addon {
   supportedIsas(): NativeIsa[];
   quantizeQ8(x: Float32Array, d: Float32Array, qs: Int8Array, sums: Int32Array): void;
   readProbe(values: Float32Array, reps: number): number;
+  sampleDraw?(w: Float32Array, temperature: number, topK: number, topP: number, minP: number, r: number): number;
   mmapFile(path: string): ArrayBuffer;
   mmapRanges(path: string, offsets: Float64Array, lengths: Float64Array): ArrayBuffer[];
   engineCreate(cfg: Float64Array, mats: Uint8Array[], dtypes: Int32Array, norms: Float32Array[], repack?: number): EngineHandle;
@@ -208,6 +209,7 @@ function wrap(a: Addon): NativeBackend {
     matmulUsesInt8: (dtype, T) => INT8_DTYPES.has(dtype) && T >= 1 && T <= a.INT8_MAX_T,
     quantizeQ8: (x, d, qs, sums) => a.quantizeQ8(x, d, qs, sums),
     readProbe: (values, reps) => a.readProbe(values, reps),
+    ...(a.sampleDraw ? { sampleDraw: a.sampleDraw.bind(a) } : {}),
     mmapFile: (path) => a.mmapFile(path),
     mmapRanges: (path, ranges) => a.mmapRanges(path, Float64Array.from(ranges, (r) => r.offset), Float64Array.from(ranges, (r) => r.length)),
     prepareModel: (m) => prepare(a, m),

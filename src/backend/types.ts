@@ -66,6 +66,12 @@ export interface Backend {
    * when present; it must compute what forward.ts computes with the kernels above.
    */
   prepareModel?(model: PreparedModelInput): PreparedModel;
+  /**
+   * Optional: one draw of the token sampler (src/generate/sampler.ts) on logits w, which it
+   * overwrites: softmax(w / temperature), top-k, top-p, min-p, then the kept id at uniform r.
+   * The same selection as the TypeScript sampler up to float rounding of the probabilities.
+   */
+  sampleDraw?(w: Float32Array, temperature: number, topK: number, topP: number, minP: number, r: number): number;
 
   // ---- training kernels (src/train). Backward kernels ACCUMULATE (+=) into the gradients they
   // are given; a null gradient is not wanted. R = rows, V = vocab, B = sequences of T positions.

@@ -72,7 +72,8 @@ export async function* generateStream(
   const chunk = opts.prefillChunk ?? 512;
   const stopAtEos = opts.stopAtEos ?? true;
   const stops = (opts.stop ?? []).filter((s) => s.length > 0);
-  const sampler = new Sampler(opts);
+  const be = model.backend;
+  const sampler = new Sampler(opts, be.sampleDraw ? be.sampleDraw.bind(be) : undefined);
   sampler.observe(promptIds);
   const cache = opts.cache ?? model.newCache(Math.min(ctx, promptIds.length + maxTokens));
 

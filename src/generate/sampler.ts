@@ -173,19 +173,29 @@ export function nucleusBound(a: Float64Array, pr: Float64Array, n: number, topP:
   return bound;
 }
 
+/**
+ * A faster implementation of one draw (Backend.sampleDraw, e.g. the native backend's): given the
+ * penalised logits (overwritten) and the uniform r, the id `draw` would pick, up to float rounding
+ * of the probabilities.
+ */
+export type DrawAccelerator = (w: Float32Array, temperature: number, topK: number, topP: number, minP: number, r: number) => number;
+
 /** Stateful sampler: owns the PRNG and the history the penalties look at. */
 export class Sampler {
   readonly opts: SamplerOptions;
   private readonly rng: Rng;
+  private readonly accel: DrawAccelerator | undefined;
   private history: number[] = [];
   private work = new Float32Array(0);
   private keys = new Float64Array(0);
   private probs = new Float64Array(0);
 
-  constructor(opts: Partial<SamplerOptions> = {}) {
+  /** `accel`: optional faster draw (the same PRNG draw feeds it, so seeds mean the same) */
+  constructor(opts: Partial<SamplerOptions> = {}, accel?: DrawAccelerator) {
     this.opts = { ...DEFAULT_SAMPLER, ...opts };
     validateSampler(this.opts);
     this.rng = new Rng(this.opts.seed);
+    this.accel = accel;
   }
 
   /** Tokens the penalties should see (e.g. the prompt); sampled tokens are added by `sample`. */
@@ -203,6 +213,7 @@ export class Sampler {
     this.applyPenalties(w);
     let id: number;
     if (o.temperature === 0) id = argmax(w);
+    else if (this.accel) id = this.accel(w, o.temperature, o.topK, o.topP, o.minP, this.rng.next());
     else id = this.draw(w);
     this.history.push(id);
     return id;
