@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: the project's speed figures, measured in one run.
  *
- *   inference   prefill and decode tokens/s for the stories15M shape on every available backend
+ *   inference   prefill and decode tokens/s for the stories15M shape on every available backend,
+ *               and the sampler's ms per token (TypeScript and native draw)
  *   native      the native backend's kernels and models in every dtype at 1 and 2 threads, against
  *               the memory-bandwidth limit (bench/infer.ts; model files cached in bench/.cache/),
  *               and llama.cpp's llama-bench on the same files when it is built
@@ -29,6 +30,7 @@ import { generateStories } from '../src/data/stories.js';
 import type { ModelWeights } from '../src/model/weights.js';
 import { runInferenceBench } from './infer.js';
 import { runTrainBench } from './train.js';
+import { Sampler, type DrawAccelerator } from '../src/generate/sampler.js';
 
 const argv = process.argv.slice(2);
 const args = new Set(argv);
@@ -94,6 +96,30 @@ function inferenceSection(): void {
     log(`${be.name.padEnd(9)} | ${r.prefill.toFixed(1).padStart(32)} | ${r.decode.toFixed(1).padStart(12)}`);
     results[`infer_stories15m_f32_${be.name}_prefill_tok_s`] = round(r.prefill);
     results[`infer_stories15m_f32_${be.name}_decode_tok_s`] = round(r.decode);
+  }
+  samplerRows();
+}
+
+/** ms per sampled token at Meta's defaults (T 0.6, top-p 0.9) over a 32000-token vocabulary, for a
+ * flat and a peaked logits row: the TypeScript sampler and, when present, the native draw */
+function samplerRows(): void {
+  const V = 32000;
+  log('\nsampler (T 0.6, top-p 0.9, 32000 tokens) | flat logits ms/token | peaked logits ms/token');
+  const impls: [string, DrawAccelerator | undefined][] = [['typescript', undefined]];
+  if (nativeBackend?.sampleDraw) impls.push(['native', nativeBackend.sampleDraw.bind(nativeBackend)]);
+  for (const [name, accel] of impls) {
+    const cells = [0.3, 10].map((spread) => {
+      const logits = Float32Array.from({ length: V }, (_, i) => Math.sin(i * 12.9898) * spread);
+      const s = new Sampler({ temperature: 0.6, topP: 0.9, seed: 1 }, accel);
+      for (let i = 0; i < 30; i++) s.sample(logits);
+      const n = QUICK ? 100 : 400;
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++) s.sample(logits);
+      const ms = (performance.now() - t0) / n;
+      results[`sampler_${name}_${spread < 1 ? 'flat' : 'peaked'}_ms`] = Math.round(ms * 1000) / 1000;
+      return ms.toFixed(3);
+    });
+    log(`${name.padEnd(41)} | ${cells[0]!.padStart(20)} | ${cells[1]!.padStart(22)}`);
   }
 }
 
