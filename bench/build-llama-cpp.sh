@@ -24,7 +24,7 @@ echo "fetching node-llama-cpp@$version (for its llama.cpp source bundle) ..."
 (cd "$work" && npm pack --silent "node-llama-cpp@$version" >/dev/null)
 tar -xzf "$work"/node-llama-cpp-*.tgz -C "$work" package/llama/gitRelease.bundle package/llama/llama.cpp.info.json
 echo "llama.cpp release: $(cat "$work/package/llama/llama.cpp.info.json" | tr -d '\n ')"
-git clone -q "$work/package/llama/gitRelease.bundle" "$work/src"
+git -c advice.detachedHead=false clone -q "$work/package/llama/gitRelease.bundle" "$work/src"
 
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
