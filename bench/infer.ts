@@ -197,7 +197,7 @@ function plans(o: InferBenchOptions): ModelPlan[] {
     { model: 'stories110m', dtypes: o.quick ? ['F32', 'Q4_0'] : small, decode: o.quick ? 16 : 64, reps: o.quick ? 1 : 3, prefill: true },
   ];
   if (!o.quick) p.push({ model: 'tinyllama-1.1b', dtypes: big, decode: 16, reps: 2, prefill: true });
-  if (o.big || o.models?.includes('llama2-7b')) p.push({ model: 'llama2-7b', dtypes: big, decode: 8, reps: 1, prefill: true });
+  if (o.big || o.models?.includes('llama2-7b')) p.push({ model: 'llama2-7b', dtypes: big, decode: 8, reps: 2, prefill: true });
   return p
     .filter((m) => !o.models?.length || o.models.includes(m.model))
     .map((m) => ({ ...m, dtypes: m.dtypes.filter((d) => !o.dtypes?.length || o.dtypes.includes(d)) }));
