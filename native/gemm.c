@@ -4,8 +4,10 @@
  * Goto/BLIS structure: K is cut into slices of at most KC (equal sizes, fixed by K alone), op(B)
  * is packed per slice into NR-column slivers, op(A) into MR-row slivers in blocks of MC rows, and
  * the ISA's micro-kernel (kernels_t.gemm_tile) computes one MR×NR tile of C over one slice. Edge
- * tiles go through a small buffer, so any M, N, K works. This file knows no ISA: it only calls
- * K_ACTIVE.
+ * tiles go through a small buffer, so any M, N, K works. op(B) may also be 16-bit floats (F16 /
+ * BF16 weights, gemm_args.b_raw), converted to f32 as it is packed; the ISA's packing kernel
+ * (kernels_t.pack_nt) does whole slivers of the NT layout by 8×8 transposes. This file knows no
+ * ISA: it only calls K_ACTIVE.
  *
  * Threads (gemm_mt) split C into chunks, either row ranges (all columns) or column ranges (all
  * rows), whichever keeps the packing cheap for the shape, and take chunks from a shared counter,
