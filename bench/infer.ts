@@ -193,8 +193,8 @@ function plans(o: InferBenchOptions): ModelPlan[] {
   const small: DType[] = ['F32', 'F16', 'Q8_0', 'Q4_0', 'Q4_K'];
   const big: DType[] = ['F16', 'Q8_0', 'Q4_0', 'Q4_K'];
   const p: ModelPlan[] = [
-    { model: 'stories15m', dtypes: small, decode: o.quick ? 32 : 128, reps: o.quick ? 1 : 3, prefill: true },
-    { model: 'stories110m', dtypes: o.quick ? ['F32', 'Q4_0'] : small, decode: o.quick ? 16 : 64, reps: o.quick ? 1 : 3, prefill: true },
+    { model: 'stories15m', dtypes: small, decode: o.quick ? 32 : 128, reps: o.quick ? 2 : 3, prefill: true },
+    { model: 'stories110m', dtypes: o.quick ? ['F32', 'Q4_0'] : small, decode: o.quick ? 16 : 64, reps: o.quick ? 2 : 3, prefill: true },
   ];
   if (!o.quick) p.push({ model: 'tinyllama-1.1b', dtypes: big, decode: 16, reps: 2, prefill: true });
   if (o.big || o.models?.includes('llama2-7b')) p.push({ model: 'llama2-7b', dtypes: big, decode: 8, reps: 2, prefill: true });
@@ -206,7 +206,7 @@ function plans(o: InferBenchOptions): ModelPlan[] {
 function modelSection(nb: NativeBackend, o: InferBenchOptions): void {
   const { log, results, threads } = o;
   const P = 128;
-  log(`\n## inference (native, memory-mapped random-weight GGUF files): prefill = ${P}-token prompt, decode = from an empty cache; tok/s, ${o.quick ? 'one run' : 'best of 2-3 runs'}`);
+  log(`\n## inference (native, memory-mapped random-weight GGUF files): prefill = ${P}-token prompt, decode = from an empty cache; tok/s, ${o.quick ? 'best of 2 runs' : 'best of 2-3 runs'}`);
   log('limit = read bandwidth ÷ weight bytes per token; share = decode ÷ limit, with the bandwidth measured again right after');
   log('each row\'s decode (64 MiB, best of 3): the machine\'s load drifts during a run, the probe of the kernel table may be minutes old');
   const probe = new Float32Array((64 << 20) / 4).fill(0.5);
