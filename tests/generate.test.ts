@@ -21,6 +21,17 @@ for (const [name, backend] of BACKENDS) {
   const tok = opened.tokenizer!;
   const prompt = tok.encode('Once upon a time', { bos: true });
 
+  test(`${name}: step writes into a caller's logits buffer the values it would return in a new one`, () => {
+    const fresh = model.step(prompt, model.newCache(16), 'last');
+    const out = new Float32Array(model.config.vocab_size + 5).fill(NaN);
+    const got = model.step(prompt, model.newCache(16), 'last', out);
+    assert.equal(got.buffer, out.buffer);
+    assert.deepEqual(got, fresh);
+    const all = model.step(prompt, model.newCache(16), 'all', out); // too small for (T, V): a new buffer
+    assert.notEqual(all.buffer, out.buffer);
+    assert.deepEqual(all.subarray((prompt.length - 1) * model.config.vocab_size), fresh);
+  });
+
   test(`${name}: streamed pieces concatenate to the result text, which is decode(ids)`, async () => {
     const it = generateStream(model, tok, prompt, { temperature: 1, topP: 1, seed: 9, maxTokens: 24, stopAtEos: false });
     let streamed = '';

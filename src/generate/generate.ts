@@ -97,6 +97,7 @@ export async function* generateStream(
   let pending = ''; // decoded but held back (could start a stop string)
   let finish: FinishReason = 'length';
   const limit = Math.min(maxTokens, cache.capacity - cache.length);
+  const row = new Float32Array(model.config.vocab_size); // each step's logits: sampled before the next step
   let lastYield = performance.now();
   for (let n = 0; n < limit; n++) {
     if (opts.signal?.aborted) { finish = 'abort'; break; }
@@ -124,7 +125,7 @@ export async function* generateStream(
     yield { id, text: out };
     if (stopped) { finish = 'stop'; break; }
     if (n + 1 < limit) {
-      logits = model.step([id], cache, 'last');
+      logits = model.step([id], cache, 'last', row);
       // let timers, signals and I/O run between tokens, at most every YIELD_MS: a turn of the event
       // loop costs tens of µs, a large share of a small model's token
       if (performance.now() - lastYield >= YIELD_MS) {
