@@ -21,6 +21,11 @@
 
 static inline uint32_t f32_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 
+/* the order key of token i with probability p ≤ 1: p descending, ties by id ascending */
+static inline uint64_t key_of(float p, int i, int id_bits) {
+  return ((uint64_t)(f32_bits(1.0f) - f32_bits(p)) << id_bits) | (uint64_t)i;
+}
+
 static inline void swap_k(uint64_t *a, float *p, long i, long j) {
   const uint64_t t = a[i]; a[i] = a[j]; a[j] = t;
   if (p) { const float q = p[i]; p[i] = p[j]; p[j] = q; }
@@ -196,14 +201,13 @@ int sample_draw(float *w, int V, float temperature, int top_k, float top_p, floa
   const float min_cut = cutoff > min_p * w[arg] ? cutoff : min_p * w[arg];
   int id_bits = 1;
   while ((1L << id_bits) < V) id_bits++;
-  const uint32_t one = f32_bits(1.0f);
   if (!ensure(V)) return arg;
   uint64_t *keys = g_keys;
   float *probs = g_probs;
   int *ids = g_ids;
   long n = 0;
   for (int i = 0; i < V; i++) { /* branch-free: a flat distribution makes the test a coin flip */
-    keys[n] = ((uint64_t)(one - f32_bits(w[i])) << id_bits) | (uint64_t)i;
+    keys[n] = key_of(w[i], i, id_bits);
     probs[n] = w[i];
     ids[n] = i;
     n += w[i] >= min_cut;
@@ -212,7 +216,7 @@ int sample_draw(float *w, int V, float temperature, int top_k, float top_p, floa
   if (top_p < 1.0f) bound = nucleus_bound_bucketed(keys, probs, n, top_p, id_bits);
   if (top_k > 0 && top_k < n) {
     /* keys were reordered: rebuild them from the ids (the same values) */
-    for (long c = 0; c < n; c++) { keys[c] = ((uint64_t)(one - f32_bits(w[ids[c]])) << id_bits) | (uint64_t)ids[c]; probs[c] = w[ids[c]]; }
+    for (long c = 0; c < n; c++) { keys[c] = key_of(w[ids[c]], ids[c], id_bits); probs[c] = w[ids[c]]; }
     const uint64_t kb = kth_smallest_bucketed(keys, probs, n, top_k, id_bits) + 1;
     if (kb < bound) bound = kb;
   }
@@ -220,7 +224,7 @@ int sample_draw(float *w, int V, float temperature, int top_k, float top_p, floa
   double total = 0.0;
   for (long c = 0; c < n; c++) {
     const int i = ids[c];
-    const int kept = ((((uint64_t)(one - f32_bits(w[i])) << id_bits) | (uint64_t)i) < bound);
+    const int kept = key_of(w[i], i, id_bits) < bound;
     total += kept ? (double)w[i] : 0.0;
   }
   const double x = r * total;
@@ -228,7 +232,7 @@ int sample_draw(float *w, int V, float temperature, int top_k, float top_p, floa
   int last = -1;
   for (long c = 0; c < n; c++) {
     const int i = ids[c];
-    const int kept = ((((uint64_t)(one - f32_bits(w[i])) << id_bits) | (uint64_t)i) < bound);
+    const int kept = key_of(w[i], i, id_bits) < bound;
     acc += kept ? (double)w[i] : 0.0;
     last = kept ? i : last;
     if (kept && x < acc) return i;
