@@ -27,7 +27,7 @@
 #include <emmintrin.h> /* baseline x86-64: the 4×4 transposes of the packing routines */
 #endif
 
-#define KC 256            /* K slice: a 6×KC A sliver plus a KC×16 B sliver fit a 32 KiB L1 */
+#define KC 256            /* K slice: an MR×KC A sliver plus a KC×NR B sliver fit a 32 KiB L1 (4×24: 25 KiB) */
 #define KC_ONE 320        /* K up to this stays one slice (no C reload for K = dim 288; still fits L1) */
 #define MC 144            /* rows of an A block (in L2); a multiple of every MR (4, 6) */
 #define MR_MAX 16
@@ -77,6 +77,29 @@ static void pack_a(const gemm_args *g, int m0, int mc, int k0, int kc, int MR, f
       }
     }
   }
+  if (MR == 4 && g->am == 1) { /* TN: four contiguous values per k */
+    done = mc / 4 * 4;
+    for (int i0 = 0; i0 < done; i0 += 4) {
+      const float *s = src + i0;
+      float *d = dst + (i0 / 4) * sliver;
+      for (int k = 0; k < kc; k++, d += 4, s += g->ak) memcpy(d, s, sizeof(float) * 4);
+    }
+  } else if (MR == 4 && g->ak == 1) { /* NT, NN: four rows by 4×4 transposes */
+    done = mc / 4 * 4;
+    for (int i0 = 0; i0 < done; i0 += 4) {
+      const float *r0 = src + (long)i0 * g->am, *r1 = r0 + g->am, *r2 = r1 + g->am, *r3 = r2 + g->am;
+      float *d = dst + (i0 / 4) * sliver;
+      int k = 0;
+#if defined(__SSE2__)
+      for (; k + 4 <= kc; k += 4, d += 16) {
+        __m128 a0 = _mm_loadu_ps(r0 + k), a1 = _mm_loadu_ps(r1 + k), a2 = _mm_loadu_ps(r2 + k), a3 = _mm_loadu_ps(r3 + k);
+        _MM_TRANSPOSE4_PS(a0, a1, a2, a3);
+        _mm_storeu_ps(d, a0); _mm_storeu_ps(d + 4, a1); _mm_storeu_ps(d + 8, a2); _mm_storeu_ps(d + 12, a3);
+      }
+#endif
+      for (; k < kc; k++, d += 4) { d[0] = r0[k]; d[1] = r1[k]; d[2] = r2[k]; d[3] = r3[k]; }
+    }
+  }
   for (int i0 = done; i0 < mc; i0 += MR) { /* any layout, and the last partial sliver */
     const int rows = mc - i0 < MR ? mc - i0 : MR;
     float *d = dst + (i0 / MR) * sliver;
@@ -110,10 +133,11 @@ static void pack_b(const gemm_args *g, int k0, int kc, int n0, int nc, int NR, f
       break;
     }
     /* NR short strided reads are more streams than the hardware prefetchers follow: request the
-     * next sliver's rows while this one is transposed */
+     * next sliver's rows into L2 while this one is transposed (not L1: rows a power of two apart
+     * share one L1 set, so NR of them would evict each other) */
     if (j0 + 2 * NR <= nc)
       for (int j = 0; j < NR; j++)
-        for (int k = 0; k < kc * es; k += 64) __builtin_prefetch(src + (long)(NR + j) * rs + k, 0, 3);
+        for (int k = 0; k < kc * es; k += 64) __builtin_prefetch(src + (long)(NR + j) * rs + k, 0, 2);
     kt->pack_nt(dt, src, rs, kc, NR, dst);
   }
 }

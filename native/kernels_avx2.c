@@ -1,6 +1,6 @@
 /*
  * The AVX2 + FMA + F16C kernel table (this file is compiled with -mavx2 -mfma -mf16c and only
- * called after dispatch.c checked the CPU): the 6×16 GEMM micro-kernel, f32/f16/bf16 dot products,
+ * called after dispatch.c checked the CPU): the 4×24 GEMM micro-kernel, f32/f16/bf16 dot products,
  * one head of attention (scores, softmax, weighted sum of values) and SiLU·mul. The integer quantized dots are in quant_dot_avx2.c.
  * Each function has a scalar twin in kernels_scalar.c computing the same thing.
  */
@@ -13,25 +13,30 @@ void q8_rows_avx2(kernels_t *k); /* quant_mm_avx2.c */
 void dequant_row_avx2(int dt, const uint8_t *src, long n, float *dst); /* quant_decode_avx2.c */
 
 /*
- * C (6, 16) (+)= Σ_k ap[k·6 + i] · bp[k·16 + j]: 12 accumulators of 8 floats, two loads of B and
- * six broadcasts of A per k.
+ * C (4, 24) (+)= Σ_k ap[k·4 + i] · bp[k·24 + j]: 12 accumulators of 8 floats, three loads of B and
+ * four broadcasts of A per k (7 loads per 12 FMAs; a 6×16 tile needs 8, and its last sliver of a
+ * 128-row prompt is two thirds padding).
  */
-static void gemm_tile_6x16(int kc, const float *ap, const float *bp, float *c, long ldc, int acc) {
-  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
-  __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+static void gemm_tile_4x24(int kc, const float *ap, const float *bp, float *c, long ldc, int acc) {
+  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00;
+  __m256 c20 = c00, c21 = c00, c22 = c00, c30 = c00, c31 = c00, c32 = c00;
 #pragma GCC unroll 4
-  for (int k = 0; k < kc; k++, ap += 6, bp += 16) {
-    const __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
+  for (int k = 0; k < kc; k++, ap += 4, bp += 24) {
+    const __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8), b2 = _mm256_loadu_ps(bp + 16);
     __m256 a;
-#define ROW(i, r0, r1) \
-    a = _mm256_broadcast_ss(ap + i); r0 = _mm256_fmadd_ps(a, b0, r0); r1 = _mm256_fmadd_ps(a, b1, r1);
-    ROW(0, c00, c01) ROW(1, c10, c11) ROW(2, c20, c21) ROW(3, c30, c31) ROW(4, c40, c41) ROW(5, c50, c51)
+#define ROW(i, r0, r1, r2) \
+    a = _mm256_broadcast_ss(ap + i); \
+    r0 = _mm256_fmadd_ps(a, b0, r0); r1 = _mm256_fmadd_ps(a, b1, r1); r2 = _mm256_fmadd_ps(a, b2, r2);
+    ROW(0, c00, c01, c02) ROW(1, c10, c11, c12) ROW(2, c20, c21, c22) ROW(3, c30, c31, c32)
 #undef ROW
   }
-#define STORE(i, r0, r1) \
-  if (acc) { r0 = _mm256_add_ps(r0, _mm256_loadu_ps(c + i * ldc)); r1 = _mm256_add_ps(r1, _mm256_loadu_ps(c + i * ldc + 8)); } \
-  _mm256_storeu_ps(c + i * ldc, r0); _mm256_storeu_ps(c + i * ldc + 8, r1);
-  STORE(0, c00, c01) STORE(1, c10, c11) STORE(2, c20, c21) STORE(3, c30, c31) STORE(4, c40, c41) STORE(5, c50, c51)
+#define STORE(i, r0, r1, r2) \
+  if (acc) { \
+    r0 = _mm256_add_ps(r0, _mm256_loadu_ps(c + i * ldc)); r1 = _mm256_add_ps(r1, _mm256_loadu_ps(c + i * ldc + 8)); \
+    r2 = _mm256_add_ps(r2, _mm256_loadu_ps(c + i * ldc + 16)); \
+  } \
+  _mm256_storeu_ps(c + i * ldc, r0); _mm256_storeu_ps(c + i * ldc + 8, r1); _mm256_storeu_ps(c + i * ldc + 16, r2);
+  STORE(0, c00, c01, c02) STORE(1, c10, c11, c12) STORE(2, c20, c21, c22) STORE(3, c30, c31, c32)
 #undef STORE
 }
 
@@ -155,12 +160,13 @@ static inline void transpose8x8_ps(__m256 r[8]) {
 }
 
 /* GEMM B packing (kernels_t.pack_nt): 8 rows × 8 k at a time, converted in registers, one 8×8
- * transpose; NR a multiple of 8 */
+ * transpose; NR a multiple of 8. Eight rows are walked along k before the next eight: rows a
+ * power of two apart share an L1 set, and all NR of them at once would evict each other. */
 #define PACK_NT_BODY(dt)                                                                           \
   const int es = (dt) == DT_F32 ? 4 : 2;                                                           \
-  int k = 0;                                                                                       \
-  for (; k + 8 <= kc; k += 8)                                                                      \
-    for (int j = 0; j < NR; j += 8) {                                                              \
+  const int kv = kc & ~7;                                                                          \
+  for (int j = 0; j < NR; j += 8)                                                                  \
+    for (int k = 0; k < kv; k += 8) {                                                              \
       __m256 r[8];                                                                                 \
       for (int i = 0; i < 8; i++) {                                                                \
         const uint8_t *p = src + (long)(j + i) * rs + (long)es * k;                                \
@@ -169,7 +175,7 @@ static inline void transpose8x8_ps(__m256 r[8]) {
       transpose8x8_ps(r);                                                                          \
       for (int i = 0; i < 8; i++) _mm256_storeu_ps(dst + (long)(k + i) * NR + j, r[i]);           \
     }                                                                                              \
-  for (; k < kc; k++)                                                                              \
+  for (int k = kv; k < kc; k++)                                                                    \
     for (int j = 0; j < NR; j++) {                                                                 \
       const uint8_t *p = src + (long)j * rs + (long)es * k;                                        \
       dst[(long)k * NR + j] = (dt) == DT_F32 ? ld_f32(p) : (dt) == DT_F16 ? ld_f16(p) : bf16_to_f32(ld_u16(p)); \
@@ -301,9 +307,9 @@ static void add_f32_avx2(int n, float *x, const float *y) {
 
 void kernels_avx2(kernels_t *k) {
   k->name = "avx2";
-  k->mr = 6;
-  k->nr = 16;
-  k->gemm_tile = gemm_tile_6x16;
+  k->mr = 4;
+  k->nr = 24;
+  k->gemm_tile = gemm_tile_4x24;
   k->dot_f32 = dot_f32_avx2;
   k->dot_f16 = dot_f16_avx2;
   k->dot_bf16 = dot_bf16_avx2;

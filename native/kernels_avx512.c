@@ -1,7 +1,7 @@
 /*
  * The AVX-512F additions to the AVX2 table (this file is compiled with -mavx512f -mavx2 -mfma
  * -mf16c and only called after dispatch.c found AVX-512F): a 6×32 GEMM micro-kernel, the same
- * structure as the 6×16 AVX2 one with 16-float registers. Everything else stays AVX2: measured on
+ * structure as the AVX2 one (kernels_avx2.c) with 16-float registers. Everything else stays AVX2: measured on
  * Zen 4, wider integer dots (VNNI) gave no gain for the memory-bound quantized matvec.
  * The scalar twin is gemm_tile_scalar in kernels_scalar.c.
  */
