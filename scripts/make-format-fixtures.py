@@ -26,6 +26,7 @@ OUT = os.path.join(ROOT, "tests", "fixtures", "formats")
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--oracle-dir", default="/work/shared/oracle", help="folder with safetensors_io.py")
+ap.add_argument("--only", default="", help="comma-separated fixture folders to (re)write, e.g. hf2_a_tiny_bin_f16")
 args = ap.parse_args()
 sys.path.insert(0, args.oracle_dir)
 import safetensors_io  # noqa: E402  (the oracle's numpy-only reader/writer)
@@ -134,6 +135,30 @@ def write_hf_sharded(name, case, dtype):
             weight_map[n] = fname
             total += t.numel() * t.element_size()
     write_json(os.path.join(d, "model.safetensors.index.json"), {"metadata": {"total_size": total}, "weight_map": weight_map})
+    with open(os.path.join(src, "config.json")) as f:
+        cfg = json.load(f)
+    cfg["torch_dtype"] = {torch.bfloat16: "bfloat16", torch.float16: "float16", torch.float32: "float32"}[dtype]
+    write_json(os.path.join(d, "config.json"), cfg)
+
+
+def write_hf_pytorch_bin(name, case, dtype):
+    """HF's older layout: state-dict shards written by torch.save (pytorch_model-0000i-of-0000n.bin)
+    with pytorch_model.bin.index.json, the same tensors as the oracle's model.safetensors."""
+    d = fresh(name)
+    src = os.path.join(ORACLE, case, "hf")
+    arrays, _ = safetensors_io.load_file(os.path.join(src, "model.safetensors"))
+    names = list(arrays.keys())
+    half = len(names) // 2
+    weight_map = {}
+    total = 0
+    for i, g in enumerate([names[:half], names[half:]]):
+        fname = f"pytorch_model-{i + 1:05d}-of-00002.bin"
+        sd = collections.OrderedDict((n, torch.from_numpy(np.array(arrays[n], dtype=np.float32)).to(dtype)) for n in g)
+        torch.save(sd, os.path.join(d, fname))
+        for n, t in sd.items():
+            weight_map[n] = fname
+            total += t.numel() * t.element_size()
+    write_json(os.path.join(d, "pytorch_model.bin.index.json"), {"metadata": {"total_size": total}, "weight_map": weight_map})
     with open(os.path.join(src, "config.json")) as f:
         cfg = json.load(f)
     cfg["torch_dtype"] = {torch.bfloat16: "bfloat16", torch.float16: "float16", torch.float32: "float32"}[dtype]
@@ -296,6 +321,14 @@ def write_bad_files():
 
 def main():
     os.makedirs(OUT, exist_ok=True)
+    only = [x for x in args.only.split(",") if x]
+    writers = {"hf2_a_tiny_bin_f16": lambda: write_hf_pytorch_bin("hf2_a_tiny_bin_f16", "a_tiny_mha", torch.float16)}
+    if only:
+        for n in only:
+            writers[n]()
+        return
+    for w in writers.values():
+        w()
     write_pth_dir("pth_a_tiny", "a_tiny_mha", 1, torch.float32, with_metadata=True)
     write_pth_dir("pth2_b_gqa_bf16", "b_gqa", 2, torch.bfloat16, with_metadata=False)
     write_pth_dir("pth2_a_tiny_f16", "a_tiny_mha", 2, torch.float16, with_metadata=True)

@@ -122,6 +122,13 @@ test('HF 2-shard safetensors + index, BF16: dtype kept through the q/k un-permut
   assert.equal(m.info['shards'], 2);
 });
 
+test('HF 2-shard pytorch_model-*.bin (torch.save) + index, F16: the same tensors as the safetensors', () => {
+  const m = readHfDir(join(FMT, 'hf2_a_tiny_bin_f16'));
+  expectOracleConfig(m, 'a_tiny_mha');
+  expectOracleWeights(m, 'a_tiny_mha', 'F16');
+  assert.equal(m.info['shards'], 2);
+});
+
 test('llama2.c v0 (separate classifier) and v1', () => {
   for (const f of ['a_tiny_v0.bin', 'a_tiny_v1.bin']) {
     const m = readLlama2c(join(FMT, 'llama2c', f));
