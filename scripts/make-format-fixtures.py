@@ -3,7 +3,7 @@ real tools (torch.save, Meta's model-parallel split, HF's q/k permutation, llama
 layouts) from the oracle's Meta weights, plus deliberately broken files for the error tests.
 
 Run from the repository root with Debian's python (torch 1.13, numpy, sentencepiece):
-    /usr/bin/python3 scripts/make-format-fixtures.py [--oracle-dir /work/shared/oracle]
+    /usr/bin/python3 scripts/make-format-fixtures.py [--oracle-dir /work/shared/oracle] [--only a,b]
 
 Deterministic apart from torch.save's archive name (taken from the file name). Sizes are kept
 small: a_tiny_mha (dim 64) and b_gqa (dim 96) only, reduced precisions where a copy is not needed.
@@ -26,7 +26,7 @@ OUT = os.path.join(ROOT, "tests", "fixtures", "formats")
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--oracle-dir", default="/work/shared/oracle", help="folder with safetensors_io.py")
-ap.add_argument("--only", default="", help="comma-separated fixture folders to (re)write, e.g. hf2_a_tiny_bin_f16")
+ap.add_argument("--only", default="", help="comma-separated fixture folders to (re)write alone: hf2_b_gqa_bf16, hf2_a_tiny_bin_f16")
 args = ap.parse_args()
 sys.path.insert(0, args.oracle_dir)
 import safetensors_io  # noqa: E402  (the oracle's numpy-only reader/writer)
@@ -125,16 +125,23 @@ def write_hf_sharded(name, case, dtype):
     names = list(arrays.keys())
     half = len(names) // 2
     groups = [names[:half], names[half:]]
+    write_hf_shards(d, src, arrays, groups, dtype, "model-{:05d}-of-{:05d}.safetensors", "model.safetensors.index.json",
+                    lambda tensors, path: safetensors_io.save_file(tensors, path, metadata={"format": "pt"}))
+
+
+def write_hf_shards(d, src, arrays, groups, dtype, pattern, index_name, save):
+    """groups of tensor names → shard files (pattern.format(i, n)) written by save(dict, path), the
+    index with HF's weight_map, and the source config.json with torch_dtype set"""
     weight_map = {}
     total = 0
     for i, g in enumerate(groups):
-        fname = f"model-{i + 1:05d}-of-{len(groups):05d}.safetensors"
-        tensors = {n: torch.from_numpy(np.array(arrays[n], dtype=np.float32)).to(dtype) for n in g}
-        safetensors_io.save_file(tensors, os.path.join(d, fname), metadata={"format": "pt"})
+        fname = pattern.format(i + 1, len(groups))
+        tensors = collections.OrderedDict((n, torch.from_numpy(np.array(arrays[n], dtype=np.float32)).to(dtype)) for n in g)
+        save(tensors, os.path.join(d, fname))
         for n, t in tensors.items():
             weight_map[n] = fname
             total += t.numel() * t.element_size()
-    write_json(os.path.join(d, "model.safetensors.index.json"), {"metadata": {"total_size": total}, "weight_map": weight_map})
+    write_json(os.path.join(d, index_name), {"metadata": {"total_size": total}, "weight_map": weight_map})
     with open(os.path.join(src, "config.json")) as f:
         cfg = json.load(f)
     cfg["torch_dtype"] = {torch.bfloat16: "bfloat16", torch.float16: "float16", torch.float32: "float32"}[dtype]
@@ -149,20 +156,8 @@ def write_hf_pytorch_bin(name, case, dtype):
     arrays, _ = safetensors_io.load_file(os.path.join(src, "model.safetensors"))
     names = list(arrays.keys())
     half = len(names) // 2
-    weight_map = {}
-    total = 0
-    for i, g in enumerate([names[:half], names[half:]]):
-        fname = f"pytorch_model-{i + 1:05d}-of-00002.bin"
-        sd = collections.OrderedDict((n, torch.from_numpy(np.array(arrays[n], dtype=np.float32)).to(dtype)) for n in g)
-        torch.save(sd, os.path.join(d, fname))
-        for n, t in sd.items():
-            weight_map[n] = fname
-            total += t.numel() * t.element_size()
-    write_json(os.path.join(d, "pytorch_model.bin.index.json"), {"metadata": {"total_size": total}, "weight_map": weight_map})
-    with open(os.path.join(src, "config.json")) as f:
-        cfg = json.load(f)
-    cfg["torch_dtype"] = {torch.bfloat16: "bfloat16", torch.float16: "float16", torch.float32: "float32"}[dtype]
-    write_json(os.path.join(d, "config.json"), cfg)
+    write_hf_shards(d, src, arrays, [names[:half], names[half:]], dtype, "pytorch_model-{:05d}-of-{:05d}.bin",
+                    "pytorch_model.bin.index.json", torch.save)
 
 
 # ------------------------------------------------------------------------------------------
@@ -322,8 +317,14 @@ def write_bad_files():
 def main():
     os.makedirs(OUT, exist_ok=True)
     only = [x for x in args.only.split(",") if x]
-    writers = {"hf2_a_tiny_bin_f16": lambda: write_hf_pytorch_bin("hf2_a_tiny_bin_f16", "a_tiny_mha", torch.float16)}
+    writers = {
+        "hf2_b_gqa_bf16": lambda: write_hf_sharded("hf2_b_gqa_bf16", "b_gqa", torch.bfloat16),
+        "hf2_a_tiny_bin_f16": lambda: write_hf_pytorch_bin("hf2_a_tiny_bin_f16", "a_tiny_mha", torch.float16),
+    }
     if only:
+        unknown = [n for n in only if n not in writers]
+        if unknown:
+            sys.exit(f"--only: unknown fixture {', '.join(unknown)}; expected some of {', '.join(writers)}")
         for n in only:
             writers[n]()
         return
@@ -332,7 +333,6 @@ def main():
     write_pth_dir("pth_a_tiny", "a_tiny_mha", 1, torch.float32, with_metadata=True)
     write_pth_dir("pth2_b_gqa_bf16", "b_gqa", 2, torch.bfloat16, with_metadata=False)
     write_pth_dir("pth2_a_tiny_f16", "a_tiny_mha", 2, torch.float16, with_metadata=True)
-    write_hf_sharded("hf2_b_gqa_bf16", "b_gqa", torch.bfloat16)
 
     d = fresh("llama2c")
     sd, params = load_meta("a_tiny_mha")
