@@ -14,6 +14,7 @@ import { f32ToF16, toFloat32, type WeightTensor } from '../src/tensor.js';
 import { namedWeights, type ModelWeights } from '../src/model/weights.js';
 import { Llama2Error } from '../src/util/errors.js';
 import { writeTokenizerJson } from '../src/tokenizer/load.js';
+import { nativeBackend, nativeLoadError } from '../src/backend/native.js';
 
 function repoRoot(): string {
   let d = dirname(fileURLToPath(import.meta.url));
@@ -241,4 +242,30 @@ test('weight errors: wrong shape, missing tensor, missing shard, unsupported dty
     writeSafetensors(join(d, 'model.safetensors'), ints);
     throwsLlama(() => readHfDir(d), /tensor "model\.norm\.weight" has dtype I32; a weight must be F32, F16, BF16 or F64/);
   });
+});
+
+test('safetensors weights: mapped with the native addon (the same bytes as read), LLAMA2_MMAP=0 reads', { skip: nativeBackend ? false : `native addon not loaded: ${nativeLoadError}` }, () => {
+  for (const dir of [join(ORACLE, 'b_gqa/hf'), join(repoRoot(), 'tests/fixtures/formats/hf2_b_gqa_bf16')]) {
+    const mapped = readHfDir(dir, { mmap: true });
+    const read = readHfDir(dir, { mmap: false });
+    assert.equal(mapped.info['tensor_data'], 'memory-mapped', dir);
+    assert.equal(read.info['tensor_data'], 'read', dir);
+    sameWeights(mapped.weights, read.weights);
+    assert.equal(readHfDir(dir).info['tensor_data'], 'memory-mapped', `${dir}: the default with the addon`);
+    const saved = process.env['LLAMA2_MMAP'];
+    process.env['LLAMA2_MMAP'] = '0';
+    try {
+      assert.equal(readHfDir(dir).info['tensor_data'], 'read', `${dir}: LLAMA2_MMAP=0`);
+    } finally {
+      if (saved === undefined) delete process.env['LLAMA2_MMAP'];
+      else process.env['LLAMA2_MMAP'] = saved;
+    }
+    // a mapped weight is writable and private: the file keeps its bytes
+    const t = mapped.weights.norm;
+    const before = read.weights.norm.data[0];
+    t.data[0] = (t.data[0]! + 1) & 0xff;
+    assert.equal(readHfDir(dir, { mmap: false }).weights.norm.data[0], before);
+  }
+  // a .pth shard is read, not mapped
+  assert.equal(readHfDir(join(repoRoot(), 'tests/fixtures/formats/hf2_a_tiny_bin_f16')).info['tensor_data'], 'read');
 });

@@ -22,6 +22,7 @@ import { assembleWeights, expectedShapes, LAYER_KEYS, metaKey, type LayerKey } f
 import type { SpmVocab } from '../tokenizer/vocab.js';
 import type { LoadedModel } from './types.js';
 import { nativeBackend } from '../backend/native.js';
+import { mmapByDefault } from './mmap.js';
 
 // ---------------------------------------------------------------------------------------------
 // metadata values
@@ -491,7 +492,7 @@ export interface ReadGgufOptions {
 
 /** Whether readGgufModel maps files by default (the addon is loaded and LLAMA2_MMAP is not 0). */
 export function ggufMmapDefault(): boolean {
-  return nativeBackend !== null && process.env['LLAMA2_MMAP'] !== '0';
+  return mmapByDefault();
 }
 
 /**

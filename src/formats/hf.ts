@@ -55,6 +55,8 @@ export function hfName(metaName: string): string {
 export interface HfReadOptions {
   /** overrides max_position_embeddings */
   maxSeqLen?: number;
+  /** map safetensors files instead of reading them (default: with the native addon; see SafetensorsOptions) */
+  mmap?: boolean;
 }
 
 /** config.json → LlamaConfig (hidden_dim = intermediate_size) and whether the output is tied. */
@@ -156,7 +158,7 @@ export function readHfDir(dir: string, opts: HfReadOptions = {}): LoadedModel {
   const fileOf = (path: string): TensorFile => {
     let f = open.get(path);
     if (!f) {
-      f = openTensorFile(path);
+      f = openTensorFile(path, { mmap: opts.mmap });
       open.set(path, f);
     }
     return f;
@@ -200,7 +202,10 @@ export function readHfDir(dir: string, opts: HfReadOptions = {}): LoadedModel {
       weights,
       vocab,
       vocabSource,
-      info: { shards: files.length, files: files.map((f) => basename(f)).join(', '), dtype: weights.tok_embeddings.dtype, tied },
+      info: {
+        shards: files.length, files: files.map((f) => basename(f)).join(', '), dtype: weights.tok_embeddings.dtype, tied,
+        tensor_data: [...open.values()].every((f) => f.mapped) ? 'memory-mapped' : 'read',
+      },
     };
   } finally {
     for (const f of open.values()) f.close();

@@ -18,7 +18,7 @@ import { Llama2Error, describe } from '../util/errors.js';
 import { rowBytes, type WeightTensor } from '../tensor.js';
 import { ffnHiddenDim, ffnHiddenDimRule, validateConfig, type LlamaConfig } from '../model/config.js';
 import { assembleWeights, expectedShapes, namedWeights, type ModelWeights } from '../model/weights.js';
-import { SafetensorsFile, writeSafetensors, type StTensorOut } from './safetensors.js';
+import { SafetensorsFile, writeSafetensors, type SafetensorsOptions, type StTensorOut } from './safetensors.js';
 import { openPth } from './pickle.js';
 import type { LoadedModel } from './types.js';
 import type { SpmVocab } from '../tokenizer/vocab.js';
@@ -51,17 +51,20 @@ export interface TensorFile {
   /** shape of a tensor without reading it; undefined when absent */
   shape(name: string): readonly number[] | undefined;
   weight(name: string): WeightTensor;
+  /** weights are views into a memory mapping of the file (safetensors with the native addon) */
+  readonly mapped: boolean;
   close(): void;
 }
 
-export function openTensorFile(path: string): TensorFile {
+export function openTensorFile(path: string, opts: SafetensorsOptions = {}): TensorFile {
   if (path.endsWith('.safetensors')) {
-    const f = new SafetensorsFile(path);
+    const f = new SafetensorsFile(path, opts);
     return {
       path,
       names: () => [...f.entries.keys()],
       shape: (n) => f.entries.get(n)?.shape,
       weight: (n) => f.weight(n),
+      mapped: f.mapsWeights,
       close: () => f.close(),
     };
   }
@@ -71,6 +74,7 @@ export function openTensorFile(path: string): TensorFile {
     names: () => [...f.tensors.keys()],
     shape: (n) => f.tensors.get(n)?.shape,
     weight: (n) => f.weight(n),
+    mapped: false,
     close: () => f.close(),
   };
 }

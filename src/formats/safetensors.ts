@@ -1,11 +1,15 @@
 /**
  * safetensors: 8-byte little-endian header length, a JSON header
  * `{name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {...}}`, then the data.
- * Offsets are relative to the end of the header. Tensors are read one at a time, on demand.
+ * Offsets are relative to the end of the header. Tensors are read one at a time, on demand; float
+ * weights are views into a memory mapping of the file instead when the native addon is loaded
+ * (SafetensorsOptions.mmap).
  */
 import { FileReader, writeFileAtomic } from '../util/fs.js';
 import { Llama2Error, describe } from '../util/errors.js';
 import { numel, toFloat32, type WeightTensor } from '../tensor.js';
+import { nativeBackend } from '../backend/native.js';
+import { mmapByDefault } from './mmap.js';
 
 export type StDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 const ST_SIZE: Record<StDType, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
@@ -17,12 +21,26 @@ export interface StEntry {
   end: number;
 }
 
+export interface SafetensorsOptions {
+  /**
+   * weight() returns views into one private (copy-on-write) mapping of the file: no copy, load
+   * time independent of the model size, pages read when first touched. Default: on when the
+   * native addon is loaded, unless LLAMA2_MMAP=0. A tensor whose offset is not a multiple of its
+   * element size is read into a fresh buffer either way.
+   */
+  mmap?: boolean;
+}
+
 export class SafetensorsFile {
   readonly entries = new Map<string, StEntry>();
   readonly metadata: Record<string, string>;
+  /** whether weight() maps (see SafetensorsOptions.mmap) */
+  readonly mapsWeights: boolean;
   private readonly file: FileReader;
+  private windows: Map<string, ArrayBuffer> | null = null;
 
-  constructor(readonly path: string) {
+  constructor(readonly path: string, opts: SafetensorsOptions = {}) {
+    this.mapsWeights = (opts.mmap ?? mmapByDefault()) && nativeBackend !== null;
     const what = `safetensors ${path}`;
     this.file = new FileReader(path, what);
     const lenBytes = this.file.read(0, 8, 'header length');
@@ -79,15 +97,29 @@ export class SafetensorsFile {
     return this.file.read(e.begin, e.end - e.begin, `tensor "${name}"`);
   }
 
-  /** A float weight as a WeightTensor (F32/F16/BF16 kept as stored; F64 converted to F32). */
+  /** A float weight as a WeightTensor (F32/F16/BF16 kept as stored, mapped or read; F64 converted to F32). */
   weight(name: string): WeightTensor {
     const e = this.entry(name);
-    if (e.dtype === 'F32' || e.dtype === 'F16' || e.dtype === 'BF16') return { dtype: e.dtype, shape: e.shape, data: this.bytes(name) };
+    if (e.dtype === 'F32' || e.dtype === 'F16' || e.dtype === 'BF16') {
+      const w = this.mapsWeights ? this.mappedWindows().get(name) : undefined;
+      return { dtype: e.dtype, shape: e.shape, data: w ? new Uint8Array(w) : this.bytes(name) };
+    }
     if (e.dtype === 'F64') {
       const f = this.f32(name);
       return { dtype: 'F32', shape: e.shape, data: new Uint8Array(f.buffer) };
     }
     throw new Llama2Error(`safetensors ${this.path}: tensor "${name}" has dtype ${e.dtype}; a weight must be F32, F16, BF16 or F64`);
+  }
+
+  /** one mapping of the file, a window per F32/F16/BF16 tensor whose offset suits its element size */
+  private mappedWindows(): Map<string, ArrayBuffer> {
+    if (this.windows) return this.windows;
+    const names = [...this.entries].filter(([, e]) => (e.dtype === 'F32' || e.dtype === 'F16' || e.dtype === 'BF16') &&
+      e.end > e.begin && e.begin % ST_SIZE[e.dtype] === 0).map(([n]) => n);
+    const ranges = names.map((n) => ({ offset: this.entries.get(n)!.begin, length: this.entries.get(n)!.end - this.entries.get(n)!.begin }));
+    const bufs = ranges.length ? nativeBackend!.mmapRanges(this.path, ranges) : [];
+    this.windows = new Map(names.map((n, i) => [n, bufs[i]!]));
+    return this.windows;
   }
 
   /** Any float tensor converted to Float32Array. */
