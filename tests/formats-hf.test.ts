@@ -266,6 +266,22 @@ test('safetensors weights: mapped with the native addon (the same bytes as read)
     t.data[0] = (t.data[0]! + 1) & 0xff;
     assert.equal(readHfDir(dir, { mmap: false }).weights.norm.data[0], before);
   }
-  // a .pth shard is read, not mapped
-  assert.equal(readHfDir(join(repoRoot(), 'tests/fixtures/formats/hf2_a_tiny_bin_f16')).info['tensor_data'], 'read');
+  // torch.save shards (pytorch_model-*.bin) are mapped the same way
+  const bin = join(repoRoot(), 'tests/fixtures/formats/hf2_a_tiny_bin_f16');
+  const binMapped = readHfDir(bin, { mmap: true }), binRead = readHfDir(bin, { mmap: false });
+  assert.equal(binMapped.info['tensor_data'], 'memory-mapped');
+  assert.equal(binRead.info['tensor_data'], 'read');
+  sameWeights(binMapped.weights, binRead.weights);
+});
+
+test('Meta .pth: one shard mapped (the same bytes as read), several shards merged into copies', { skip: nativeBackend ? false : `native addon not loaded: ${nativeLoadError}` }, () => {
+  const one = join(repoRoot(), 'tests/fixtures/formats/pth_a_tiny');
+  const mapped = readMetaDir(one, { mmap: true }), read = readMetaDir(one, { mmap: false });
+  assert.equal(mapped.info['tensor_data'], 'memory-mapped');
+  assert.equal(read.info['tensor_data'], 'read');
+  sameWeights(mapped.weights, read.weights);
+  const two = join(repoRoot(), 'tests/fixtures/formats/pth2_b_gqa_bf16');
+  const merged = readMetaDir(two, { mmap: true });
+  assert.equal(merged.info['tensor_data'], 'read');
+  sameWeights(merged.weights, readMetaDir(two, { mmap: false }).weights);
 });

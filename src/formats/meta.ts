@@ -19,7 +19,7 @@ import { rowBytes, type WeightTensor } from '../tensor.js';
 import { ffnHiddenDim, ffnHiddenDimRule, validateConfig, type LlamaConfig } from '../model/config.js';
 import { assembleWeights, expectedShapes, namedWeights, type ModelWeights } from '../model/weights.js';
 import { SafetensorsFile, writeSafetensors, type SafetensorsOptions, type StTensorOut } from './safetensors.js';
-import { openPth } from './pickle.js';
+import { openPth, type PthOptions } from './pickle.js';
 import type { LoadedModel } from './types.js';
 import type { SpmVocab } from '../tokenizer/vocab.js';
 import { readTokenizerModel, writeTokenizerModel } from '../tokenizer/load.js';
@@ -56,7 +56,7 @@ export interface TensorFile {
   close(): void;
 }
 
-export function openTensorFile(path: string, opts: SafetensorsOptions = {}): TensorFile {
+export function openTensorFile(path: string, opts: SafetensorsOptions & PthOptions = {}): TensorFile {
   if (path.endsWith('.safetensors')) {
     const f = new SafetensorsFile(path, opts);
     return {
@@ -68,13 +68,13 @@ export function openTensorFile(path: string, opts: SafetensorsOptions = {}): Ten
       close: () => f.close(),
     };
   }
-  const f = openPth(path);
+  const f = openPth(path, opts);
   return {
     path,
     names: () => [...f.tensors.keys()],
     shape: (n) => f.tensors.get(n)?.shape,
     weight: (n) => f.weight(n),
-    mapped: false,
+    mapped: f.mapsWeights,
     close: () => f.close(),
   };
 }
@@ -87,6 +87,8 @@ export interface MetaReadOptions {
   maxSeqLen?: number;
   /** tokenizer.model to use instead of looking next to the checkpoint */
   tokenizerPath?: string;
+  /** map the checkpoint instead of reading it (default: with the native addon; see PthOptions) */
+  mmap?: boolean;
 }
 
 const LLAMA2_CONTEXT = 4096;
@@ -224,7 +226,7 @@ export function readMetaDir(dir: string, opts: MetaReadOptions = {}): LoadedMode
 
   const shards: ReturnType<typeof openTensorFile>[] = [];
   try {
-    for (const p of shardPaths) shards.push(openTensorFile(p));
+    for (const p of shardPaths) shards.push(openTensorFile(p, { mmap: opts.mmap }));
     const s0 = shards[0]!;
     const fileList = shardPaths.map((p) => basename(p)).join(', ');
     const config = parseMetaParams(raw, `Meta ${paramsPath}`, () => {
@@ -274,7 +276,11 @@ export function readMetaDir(dir: string, opts: MetaReadOptions = {}): LoadedMode
       weights,
       vocab,
       vocabSource: tokPath,
-      info: { shards: shards.length, files: fileList, dtype: weights.tok_embeddings.dtype },
+      info: {
+        shards: shards.length, files: fileList, dtype: weights.tok_embeddings.dtype,
+        // several shards are merged into copies (from the mapping when there is one)
+        tensor_data: shards.length === 1 && s0.mapped ? 'memory-mapped' : 'read',
+      },
     };
   } finally {
     for (const s of shards) s.close();

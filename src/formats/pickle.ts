@@ -11,13 +11,16 @@
  * openPth() reads a torch.save (≥ 1.6) zip checkpoint: `<archive>/data.pkl` holds the state
  * dict, tensors point at storages through persistent ids ('storage', torch.FloatStorage, key,
  * location, numel), and storage `key` lives in the entry `<archive>/data/<key>`. Tensor bytes are
- * read lazily, one tensor at a time, with positioned reads; the checkpoint is never loaded whole.
+ * read lazily, one tensor at a time, with positioned reads, or float weights are views into a
+ * memory mapping of the file (PthOptions.mmap); the checkpoint is never loaded whole.
  * It is not a reader for the legacy (pre-1.6) tar format or for TorchScript archives.
  */
 import { Llama2Error } from '../util/errors.js';
 import { numel, type WeightTensor } from '../tensor.js';
 import { openZip, type ZipArchive } from './zip.js';
 import { FileReader } from '../util/fs.js';
+import { nativeBackend } from '../backend/native.js';
+import { mmapByDefault } from './mmap.js';
 
 // ---------------------------------------------------------------------------------------------
 // values
@@ -344,17 +347,28 @@ export interface PthFile {
   readonly root: PyValue;
   /** Raw little-endian bytes of a contiguous tensor (row-major), read now. */
   bytes(name: string): Uint8Array;
-  /** A float weight: F32/F16/BF16 kept as stored, F64 converted to F32, others rejected. */
+  /** A float weight: F32/F16/BF16 kept as stored (mapped or read), F64 converted to F32, others rejected. */
   weight(name: string): WeightTensor;
+  /** whether weight() maps (see PthOptions.mmap) */
+  readonly mapsWeights: boolean;
   close(): void;
 }
 
+export interface PthOptions {
+  /**
+   * weight() returns views into one private (copy-on-write) mapping of the file for F32/F16/BF16
+   * tensors whose bytes are aligned to their element size (torch.save aligns entries to 64 bytes):
+   * no copy. Default: with the native addon, unless LLAMA2_MMAP=0.
+   */
+  mmap?: boolean;
+}
+
 /** Opens a torch.save (zip) checkpoint; tensor data is read later, per tensor. */
-export function openPth(path: string): PthFile {
+export function openPth(path: string, opts: PthOptions = {}): PthFile {
   const what = `pth ${path}`;
   const zip = openZipOrExplain(path, what);
   try {
-    return makePth(zip, path, what);
+    return makePth(zip, path, what, (opts.mmap ?? mmapByDefault()) && nativeBackend !== null);
   } catch (e) {
     zip.close();
     throw e;
@@ -377,7 +391,7 @@ function openZipOrExplain(path: string, what: string): ZipArchive {
   }
 }
 
-function makePth(zip: ZipArchive, path: string, what: string): PthFile {
+function makePth(zip: ZipArchive, path: string, what: string, mapsWeights: boolean): PthFile {
   const pkl = [...zip.entries.keys()].find((n) => /^[^/]+\/data\.pkl$/.test(n));
   if (!pkl) throw new Llama2Error(`${what}: zip archive has no <archive>/data.pkl entry; not a torch.save checkpoint`);
   const prefix = pkl.slice(0, -'data.pkl'.length);
@@ -422,7 +436,8 @@ function makePth(zip: ZipArchive, path: string, what: string): PthFile {
   };
   walk(root, '');
 
-  const bytes = (name: string): Uint8Array => {
+  /** the tensor's storage entry and byte range in it, checked contiguous and inside the entry */
+  const locate = (name: string): [string, number, number] => {
     const t = tensors.get(name);
     if (!t) throw new Llama2Error(`${what}: no tensor named "${name}"`);
     // row-major strides; dims of size 1 may carry any stride
@@ -444,7 +459,34 @@ function makePth(zip: ZipArchive, path: string, what: string): PthFile {
     if (begin + len > e.size) {
       throw new Llama2Error(`${what}: tensor "${name}" needs bytes ${begin}..${begin + len} of storage "${entry}", which has ${e.size} bytes (truncated checkpoint?)`);
     }
-    return zip.read(entry, begin, len);
+    return [entry, begin, len];
+  };
+  const bytes = (name: string): Uint8Array => zip.read(...locate(name));
+
+  // one mapping of the file, a window per float tensor whose bytes suit its element size
+  let windows: Map<string, ArrayBuffer> | null = null;
+  const mapped = (name: string): ArrayBuffer | undefined => {
+    if (!windows) {
+      const names: string[] = [], ranges: Array<{ offset: number; length: number }> = [];
+      for (const [n, t] of tensors) {
+        if (t.dtype !== 'F32' && t.dtype !== 'F16' && t.dtype !== 'BF16') continue;
+        let at: [string, number, number];
+        try {
+          at = locate(n);
+        } catch (e) {
+          if (e instanceof Llama2Error) continue; // not contiguous, or past its storage: bytes() says so when asked
+          throw e;
+        }
+        const [entry, begin, len] = at;
+        const offset = zip.fileOffset(entry, begin, len);
+        if (len === 0 || offset % TORCH_DTYPE_SIZE[t.dtype] !== 0) continue;
+        names.push(n);
+        ranges.push({ offset, length: len });
+      }
+      const bufs = ranges.length ? nativeBackend!.mmapRanges(path, ranges) : [];
+      windows = new Map(names.map((n, i) => [n, bufs[i]!]));
+    }
+    return windows.get(name);
   };
 
   return {
@@ -452,11 +494,15 @@ function makePth(zip: ZipArchive, path: string, what: string): PthFile {
     tensors,
     root,
     bytes,
+    mapsWeights,
     weight(name: string): WeightTensor {
       const t = tensors.get(name);
       if (!t) throw new Llama2Error(`${what}: no tensor named "${name}"`);
+      if (t.dtype === 'F32' || t.dtype === 'F16' || t.dtype === 'BF16') {
+        const w = mapsWeights ? mapped(name) : undefined;
+        return { dtype: t.dtype, shape: [...t.shape], data: w ? new Uint8Array(w) : bytes(name) };
+      }
       const b = bytes(name);
-      if (t.dtype === 'F32' || t.dtype === 'F16' || t.dtype === 'BF16') return { dtype: t.dtype, shape: [...t.shape], data: b };
       if (t.dtype === 'F64') {
         const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
         const f = new Float32Array(b.length / 8);

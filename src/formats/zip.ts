@@ -37,6 +37,8 @@ export interface ZipArchive {
   readonly entries: ReadonlyMap<string, ZipEntry>;
   /** Reads `length` bytes at `offset` inside a stored entry. */
   read(name: string, offset?: number, length?: number): Uint8Array;
+  /** The file offset of byte `offset` of a stored entry, `length` bytes checked to lie inside it. */
+  fileOffset(name: string, offset: number, length: number): number;
   close(): void;
 }
 
@@ -151,22 +153,31 @@ function makeArchive(file: FileReader, path: string, what: string, entries: Map<
     }
     return s;
   };
+  const locate = (name: string, offset: number, length: number | undefined): [number, number] => {
+    const e = entries.get(name);
+    if (!e) throw new Llama2Error(`${what}: no entry named "${name}"`);
+    if (e.method !== 0) {
+      throw new Llama2Error(
+        `${what}: entry "${name}" is compressed (method ${e.method}); only stored entries (method 0, as torch.save writes them) can be read — re-save the checkpoint with torch.save`,
+      );
+    }
+    const len = length ?? e.size - offset;
+    if (offset < 0 || len < 0 || offset + len > e.size) {
+      throw new Llama2Error(`${what}: entry "${name}" has ${e.size} bytes; cannot read bytes ${offset}..${offset + len}`);
+    }
+    return [startOf(e) + offset, len];
+  };
   return {
     path,
     entries,
     read(name: string, offset = 0, length?: number): Uint8Array {
-      const e = entries.get(name);
-      if (!e) throw new Llama2Error(`${what}: no entry named "${name}"`);
-      if (e.method !== 0) {
-        throw new Llama2Error(
-          `${what}: entry "${name}" is compressed (method ${e.method}); only stored entries (method 0, as torch.save writes them) can be read — re-save the checkpoint with torch.save`,
-        );
-      }
-      const len = length ?? e.size - offset;
-      if (offset < 0 || len < 0 || offset + len > e.size) {
-        throw new Llama2Error(`${what}: entry "${name}" has ${e.size} bytes; cannot read bytes ${offset}..${offset + len}`);
-      }
-      return file.read(startOf(e) + offset, len, `entry "${name}"`);
+      const [at, len] = locate(name, offset, length);
+      return file.read(at, len, `entry "${name}"`);
+    },
+    fileOffset(name: string, offset: number, length: number): number {
+      const at = locate(name, offset, length)[0];
+      if (at + length > file.size) throw new Llama2Error(`${what}: entry "${name}" runs past the end of the file (truncated?)`);
+      return at;
     },
     close(): void {
       file.close();
