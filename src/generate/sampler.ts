@@ -206,6 +206,11 @@ export class Sampler {
   /** Picks the next token from a logits row (V); the row is not modified. */
   sample(logits: Float32Array): number {
     const o = this.opts;
+    if (o.temperature === 0 && !this.penalised()) { // greedy on the row itself: no working copy
+      const id = argmax(logits);
+      this.history.push(id);
+      return id;
+    }
     const V = logits.length;
     if (this.work.length !== V) this.work = new Float32Array(V);
     const w = this.work;
@@ -219,9 +224,14 @@ export class Sampler {
     return id;
   }
 
+  private penalised(): boolean {
+    const o = this.opts;
+    return o.repetitionPenalty !== 1 || o.frequencyPenalty !== 0 || o.presencePenalty !== 0;
+  }
+
   private applyPenalties(w: Float32Array): void {
     const o = this.opts;
-    if (o.repetitionPenalty === 1 && o.frequencyPenalty === 0 && o.presencePenalty === 0) return;
+    if (!this.penalised()) return;
     const h = o.penaltyLastN === -1 ? this.history : this.history.slice(Math.max(0, this.history.length - o.penaltyLastN));
     const counts = new Map<number, number>();
     for (const id of h) if (id >= 0 && id < w.length) counts.set(id, (counts.get(id) ?? 0) + 1);
