@@ -22,7 +22,7 @@ import { assembleWeights, expectedShapes, LAYER_KEYS, metaKey, type LayerKey } f
 import type { SpmVocab } from '../tokenizer/vocab.js';
 import type { LoadedModel } from './types.js';
 import { nativeBackend } from '../backend/native.js';
-import { mmapByDefault } from './mmap.js';
+import { useMmap } from './mmap.js';
 
 // ---------------------------------------------------------------------------------------------
 // metadata values
@@ -490,11 +490,6 @@ export interface ReadGgufOptions {
   mmap?: boolean;
 }
 
-/** Whether readGgufModel maps files by default (the addon is loaded and LLAMA2_MMAP is not 0). */
-export function ggufMmapDefault(): boolean {
-  return mmapByDefault();
-}
-
 /**
  * Reads a Llama-2 GGUF file: config from `llama.*` metadata, weights under Meta names (GGUF keeps
  * q/k in Meta's interleaved RoPE layout, so nothing is permuted), the SentencePiece vocabulary from
@@ -534,9 +529,9 @@ export function readGgufModel(path: string, opts: ReadGgufOptions = {}): LoadedM
     }
     // one mapping of the file, one buffer per tensor (Node caps a single external buffer at 4 GiB);
     // GGUF data is aligned (≥ 32 bytes) inside a page-aligned mapping, so F32 views are aligned too
-    const useMmap = (opts.mmap ?? ggufMmapDefault()) && nativeBackend !== null;
+    const mapped = useMmap(opts.mmap);
     const names = [...g.tensors.keys()];
-    const windows = useMmap
+    const windows = mapped
       ? new Map(nativeBackend!.mmapRanges(path, names.map((n) => ({ offset: g.tensors.get(n)!.offset, length: g.tensors.get(n)!.nbytes })))
         .map((ab, i) => [names[i]!, ab]))
       : null;

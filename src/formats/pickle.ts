@@ -20,7 +20,7 @@ import { numel, type WeightTensor } from '../tensor.js';
 import { openZip, type ZipArchive } from './zip.js';
 import { FileReader } from '../util/fs.js';
 import { nativeBackend } from '../backend/native.js';
-import { mmapByDefault } from './mmap.js';
+import { useMmap } from './mmap.js';
 
 // ---------------------------------------------------------------------------------------------
 // values
@@ -368,7 +368,7 @@ export function openPth(path: string, opts: PthOptions = {}): PthFile {
   const what = `pth ${path}`;
   const zip = openZipOrExplain(path, what);
   try {
-    return makePth(zip, path, what, (opts.mmap ?? mmapByDefault()) && nativeBackend !== null);
+    return makePth(zip, path, what, useMmap(opts.mmap));
   } catch (e) {
     zip.close();
     throw e;

@@ -9,7 +9,7 @@ import { FileReader, writeFileAtomic } from '../util/fs.js';
 import { Llama2Error, describe } from '../util/errors.js';
 import { numel, toFloat32, type WeightTensor } from '../tensor.js';
 import { nativeBackend } from '../backend/native.js';
-import { mmapByDefault } from './mmap.js';
+import { useMmap } from './mmap.js';
 
 export type StDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 const ST_SIZE: Record<StDType, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
@@ -40,7 +40,7 @@ export class SafetensorsFile {
   private windows: Map<string, ArrayBuffer> | null = null;
 
   constructor(readonly path: string, opts: SafetensorsOptions = {}) {
-    this.mapsWeights = (opts.mmap ?? mmapByDefault()) && nativeBackend !== null;
+    this.mapsWeights = useMmap(opts.mmap);
     const what = `safetensors ${path}`;
     this.file = new FileReader(path, what);
     const lenBytes = this.file.read(0, 8, 'header length');
@@ -114,11 +114,10 @@ export class SafetensorsFile {
   /** one mapping of the file, a window per F32/F16/BF16 tensor whose offset suits its element size */
   private mappedWindows(): Map<string, ArrayBuffer> {
     if (this.windows) return this.windows;
-    const names = [...this.entries].filter(([, e]) => (e.dtype === 'F32' || e.dtype === 'F16' || e.dtype === 'BF16') &&
-      e.end > e.begin && e.begin % ST_SIZE[e.dtype] === 0).map(([n]) => n);
-    const ranges = names.map((n) => ({ offset: this.entries.get(n)!.begin, length: this.entries.get(n)!.end - this.entries.get(n)!.begin }));
-    const bufs = ranges.length ? nativeBackend!.mmapRanges(this.path, ranges) : [];
-    this.windows = new Map(names.map((n, i) => [n, bufs[i]!]));
+    const mapped = [...this.entries].filter(([, e]) => (e.dtype === 'F32' || e.dtype === 'F16' || e.dtype === 'BF16') &&
+      e.end > e.begin && e.begin % ST_SIZE[e.dtype] === 0);
+    const bufs = mapped.length ? nativeBackend!.mmapRanges(this.path, mapped.map(([, e]) => ({ offset: e.begin, length: e.end - e.begin }))) : [];
+    this.windows = new Map(mapped.map(([n], i) => [n, bufs[i]!]));
     return this.windows;
   }
 
