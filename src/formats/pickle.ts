@@ -470,15 +470,16 @@ function makePth(zip: ZipArchive, path: string, what: string, mapsWeights: boole
       const names: string[] = [], ranges: Array<{ offset: number; length: number }> = [];
       for (const [n, t] of tensors) {
         if (t.dtype !== 'F32' && t.dtype !== 'F16' && t.dtype !== 'BF16') continue;
-        let at: [string, number, number];
+        let len: number, offset: number;
         try {
-          at = locate(n);
+          const [entry, begin, n_] = locate(n);
+          len = n_;
+          offset = zip.fileOffset(entry, begin, len);
         } catch (e) {
-          if (e instanceof Llama2Error) continue; // not contiguous, or past its storage: bytes() says so when asked
+          // not contiguous, past its storage, compressed: bytes() says so when that tensor is asked for
+          if (e instanceof Llama2Error) continue;
           throw e;
         }
-        const [entry, begin, len] = at;
-        const offset = zip.fileOffset(entry, begin, len);
         if (len === 0 || offset % TORCH_DTYPE_SIZE[t.dtype] !== 0) continue;
         names.push(n);
         ranges.push({ offset, length: len });
