@@ -22,7 +22,8 @@ import { refBackend } from '../src/backend/ref.js';
 import { nativeBackend, nativeLoadError } from '../src/backend/native.js';
 import { preset, type LlamaConfig } from '../src/model/config.js';
 import { Tape } from '../src/train/tape.js';
-import { initModelWeights, makeRng, zeroGrads } from '../src/train/params.js';
+import { initModelWeights, zeroGrads } from '../src/train/params.js';
+import { uniform as makeRng } from '../src/util/rng.js';
 import { lmLoss, trainModel } from '../src/train/model.js';
 import { AdamW, clipCoefficient } from '../src/train/optim.js';
 

@@ -9,7 +9,7 @@ import { generateStories, writeStoriesCorpus } from '../src/data/stories.js';
 import { codePoints, readDocuments } from '../src/data/documents.js';
 import { prepareData, vocabHash, type PrepareTokenizer } from '../src/data/prepare.js';
 import { lossToBitsPerChar, openShards, type ShardMeta } from '../src/data/shards.js';
-import { hashSeed } from '../src/data/rng.js';
+import { hashSeed } from '../src/util/rng.js';
 import { trainBpe, WordCounts } from '../src/tokenizer/train.js';
 import { Tokenizer } from '../src/tokenizer/tokenizer.js';
 import { PieceType, type SpmVocab } from '../src/tokenizer/vocab.js';

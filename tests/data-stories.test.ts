@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateStories, generateStory, readStory, streamStories, writeStoriesCorpus, END_MARKER_CHARS } from '../src/data/stories.js';
 import { readDocuments } from '../src/data/documents.js';
-import { hashSeed, permutation, Rng } from '../src/data/rng.js';
+import { hashSeed, permutation, Rng } from '../src/util/rng.js';
 import { choice, GrammarError, oneOf, prefixClash } from '../src/data/story-teller.js';
 import * as W from '../src/data/story-words.js';
 import { Llama2Error } from '../src/util/errors.js';

@@ -9,7 +9,7 @@ import { Tape, leafVar, type Var } from '../src/train/tape.js';
 import { add, attention, embedding, linear, rmsnorm, rope, swiglu } from '../src/train/ops.js';
 import { crossEntropy, tokenLogprobs, weightedSum } from '../src/train/loss.js';
 import { lastTokenScores, rankingLoss } from '../src/train/reward.js';
-import { makeRng } from '../src/train/params.js';
+import { uniform as makeRng } from '../src/util/rng.js';
 import { gradMetric } from './helpers/oracle-metrics.js';
 
 /** analytic (float32) vs finite differences (float64): max |diff| / max |fd| */

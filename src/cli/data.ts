@@ -18,7 +18,7 @@ import { bool, list, num, str } from './args.js';
 import { generateStory, streamStories, writeStoriesCorpus, END_MARKER_CHARS, type CorpusFormat } from '../data/stories.js';
 import { prepareData } from '../data/prepare.js';
 import { readShardMeta, type ShardMeta } from '../data/shards.js';
-import { hashSeed } from '../data/rng.js';
+import { hashSeed } from '../util/rng.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { loadVocab, writeTokenizerJson, writeTokenizerModel } from '../tokenizer/load.js';
 import { trainBpe, WordCounts } from '../tokenizer/train.js';

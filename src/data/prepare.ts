@@ -21,7 +21,7 @@ import type { SpmVocab } from '../tokenizer/vocab.js';
 import { check, Llama2Error } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { codePoints, corpusKind, readDocuments } from './documents.js';
-import { hashSeed } from './rng.js';
+import { hashSeed } from '../util/rng.js';
 import { SHARD_FORMAT, SHARD_VERSION, type ShardMeta, type Split, type SplitMeta, type TokenDtype } from './shards.js';
 
 /** What prepare needs from a tokenizer (src/tokenizer/tokenizer.ts's Tokenizer fits). */

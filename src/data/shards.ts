@@ -23,7 +23,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { check, Llama2Error } from '../util/errors.js';
 import { FileReader } from '../util/fs.js';
-import { hashSeed, permutation, Rng } from './rng.js';
+import { hashSeed, permutation, Rng } from '../util/rng.js';
 
 export type Split = 'train' | 'val';
 export type TokenDtype = 'uint16' | 'uint32';

@@ -22,7 +22,7 @@
  */
 import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { check, Llama2Error } from '../util/errors.js';
-import { hashSeed, Rng } from './rng.js';
+import { hashSeed, Rng } from '../util/rng.js';
 import { tellStory } from './story-grammar.js';
 import { NotAStoryError, ReadingTeller, SamplingTeller } from './story-teller.js';
 

@@ -16,7 +16,7 @@
  *
  * What it is not: the grammar itself (story-grammar.ts) or the public API (stories.ts).
  */
-import { Rng } from './rng.js';
+import { Rng } from '../util/rng.js';
 
 export interface Item {
   readonly text: string;

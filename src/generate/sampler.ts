@@ -8,6 +8,7 @@
  * This file knows nothing about tokenizers or models.
  */
 import { Llama2Error } from '../util/errors.js';
+import { Rng } from '../util/rng.js';
 
 export interface SamplerOptions {
   /** 0 = greedy (argmax). Meta's chat default is 0.6. */
@@ -60,36 +61,7 @@ export function validateSampler(o: SamplerOptions, flag: (k: keyof SamplerOption
   if (!Number.isInteger(o.seed) || o.seed < 0 || o.seed > 0xffffffff) bad('seed', 'an integer in [0, 4294967295]');
 }
 
-/** xoshiro128** seeded through splitmix32: small, fast, and reproducible across platforms. */
-export class Rng {
-  private s = new Uint32Array(4);
-  constructor(seed: number) {
-    let x = seed >>> 0;
-    for (let i = 0; i < 4; i++) {
-      x = (x + 0x9e3779b9) >>> 0;
-      let z = x;
-      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
-      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
-      this.s[i] = (z ^ (z >>> 16)) >>> 0;
-    }
-  }
-  /** uniform in [0, 1) with 32 bits of resolution */
-  next(): number {
-    const s = this.s;
-    const r = Math.imul(rotl(Math.imul(s[1]!, 5) >>> 0, 7), 9) >>> 0;
-    const t = (s[1]! << 9) >>> 0;
-    s[2] = s[2]! ^ s[0]!;
-    s[3] = s[3]! ^ s[1]!;
-    s[1] = s[1]! ^ s[2]!;
-    s[0] = s[0]! ^ s[3]!;
-    s[2] = s[2]! ^ t;
-    s[3] = rotl(s[3]!, 11);
-    return r / 4294967296;
-  }
-}
-function rotl(x: number, k: number): number {
-  return ((x << k) | (x >>> (32 - k))) >>> 0;
-}
+export { Rng };
 
 export function argmax(row: ArrayLike<number>): number {
   let best = 0;

@@ -11,6 +11,7 @@ import { f32Tensor, numel, type WeightTensor } from '../tensor.js';
 import { ffnHiddenDim, headDim, type LlamaConfig } from '../model/config.js';
 import { namedWeights, type LayerWeights, type ModelWeights } from '../model/weights.js';
 import { Llama2Error } from '../util/errors.js';
+import { fillNormal, uniform } from '../util/rng.js';
 import type { Var } from './tape.js';
 
 export interface Param extends Var {
@@ -71,28 +72,7 @@ export function zeroGrads(params: readonly Param[]): void {
 // ---------------------------------------------------------------------------------------------
 // initialisation
 
-/** Seeded uniform [0, 1) generator (mulberry32); deterministic across platforms. */
-export function makeRng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Fills `a` with N(0, std²) samples (Box–Muller over `rand`). */
-export function fillNormal(a: Float32Array, std: number, rand: () => number): void {
-  for (let i = 0; i < a.length; i += 2) {
-    const u = 1 - rand(); // (0, 1]
-    const r = std * Math.sqrt(-2 * Math.log(u));
-    const th = 2 * Math.PI * rand();
-    a[i] = r * Math.cos(th);
-    if (i + 1 < a.length) a[i + 1] = r * Math.sin(th);
-  }
-}
+export { fillNormal };
 
 export interface InitOptions {
   /** output head shares the token embedding (llama2.c style); default false (Meta: untied) */
@@ -108,7 +88,7 @@ export interface InitOptions {
  * filled in namedWeights order.
  */
 export function initModelWeights(c: LlamaConfig, seed: number, opts: InitOptions = {}): ModelWeights {
-  const rand = makeRng(seed);
+  const rand = uniform(seed);
   const std = opts.std ?? 0.02;
   const resStd = std / Math.sqrt(2 * c.n_layers);
   const hs = headDim(c);
@@ -142,7 +122,7 @@ export function initModelWeights(c: LlamaConfig, seed: number, opts: InitOptions
 /** A reward model's `score.weight` (1, C), N(0, std²), default std 0.02 (no bias, as the oracle). */
 export function initScoreHead(c: LlamaConfig, seed: number, std = 0.02): WeightTensor {
   const a = new Float32Array(c.dim);
-  fillNormal(a, std, makeRng(seed));
+  fillNormal(a, std, uniform(seed));
   return f32Tensor(a, [1, c.dim]);
 }
 

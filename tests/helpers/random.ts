@@ -1,8 +1,8 @@
 /** Seeded test data: the same numbers on every run and machine. */
-import { makeRng } from '../../src/train/params.js';
+import { uniform } from '../../src/util/rng.js';
 
-/** uniform [0, 1) (the project's mulberry32, src/train/params.ts) */
-export const rng = makeRng;
+/** uniform [0, 1) (the project's generator, src/util/rng.ts) */
+export const rng = uniform;
 
 /** n normal values (Box–Muller) times scale */
 export function randn(n: number, seed: number, scale = 1): Float32Array {

@@ -1,7 +1,9 @@
 /**
- * Deterministic pseudo-random numbers for data work: xoshiro128** seeded through splitmix32, exact
- * uniform integers (rejection sampling, so `below(n)` has probability exactly 1/n per value) and
- * Fisher–Yates permutations.
+ * The project's one seeded pseudo-random generator: xoshiro128** seeded through splitmix32, with
+ * exact uniform integers (rejection sampling, so `below(n)` has probability exactly 1/n per
+ * value), uniform floats, normal samples (Box–Muller) and Fisher–Yates permutations. Everything
+ * random in llama2-ts draws from it: corpora and chat worlds (src/data, src/world), batch order,
+ * initial weights (src/train/params.ts) and token sampling (src/generate/sampler.ts).
  *
  *   const rng = new Rng(hashSeed(seed, storyIndex));
  *   rng.below(6);              // 0..5, each with probability exactly 1/6
@@ -9,7 +11,7 @@
  * Streams are addressed by integer tuples (`hashSeed(seed, i)`), so item i of a corpus or epoch e
  * of a shuffle can be produced without producing the ones before it.
  *
- * What it is not: a cryptographic generator, and not Math.random (never used in src/data).
+ * What it is not: a cryptographic generator, and not Math.random (never used for anything seeded).
  */
 
 /** splitmix32 finalizer: a well-mixed 32-bit function of a 32-bit input. */
@@ -82,6 +84,34 @@ export class Rng {
   /** A uniform float in [0, 1) with 32 random bits. */
   float(): number {
     return this.nextU32() / 0x100000000;
+  }
+
+  /** Same as float(): a uniform float in [0, 1). */
+  next(): number {
+    return this.nextU32() / 0x100000000;
+  }
+
+  /** An element of `items` chosen uniformly. */
+  pick<T>(items: readonly T[]): T {
+    if (items.length === 0) throw new RangeError('Rng.pick: expected a non-empty array');
+    return items[this.below(items.length)]!;
+  }
+}
+
+/** A uniform [0, 1) function of a seed (for code that wants a plain () => number). */
+export function uniform(seed: number): () => number {
+  const r = new Rng(seed);
+  return () => r.float();
+}
+
+/** Fills `a` with N(0, std²) samples (Box–Muller over `rand`, two values per pair of draws). */
+export function fillNormal(a: Float32Array, std: number, rand: () => number): void {
+  for (let i = 0; i < a.length; i += 2) {
+    const u = 1 - rand(); // (0, 1]
+    const r = std * Math.sqrt(-2 * Math.log(u));
+    const th = 2 * Math.PI * rand();
+    a[i] = r * Math.cos(th);
+    if (i + 1 < a.length) a[i + 1] = r * Math.sin(th);
   }
 }
 
