@@ -15,11 +15,8 @@
  * addon_train.c) are bit-identical across thread counts; an addon built before them gets the
  * reference versions (trainKernels below). This file holds no kernel code.
  */
-import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
+import { addonLoadError, rawAddon } from '../util/addon.js';
 import type { AdamWUpdate, AttnShape, Backend, GemmLayout, PreparedModel, PreparedModelInput } from './types.js';
 import { refBackend } from './ref.js';
 import { ffnHiddenDim } from '../model/config.js';
@@ -117,27 +114,6 @@ const DTYPE_CODE: Readonly<Record<DType, number>> = {
 };
 const INT8_DTYPES: ReadonlySet<DType> = new Set(['Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K']);
 const LAYOUT_CODE: Readonly<Record<GemmLayout, number>> = { NT: 0, NN: 1, TN: 2 };
-const ADDON_FILE = 'llama2_native.node';
-
-/** The addon next to the package root (the first directory up from here with a package.json). */
-function findAddon(): string {
-  const explicit = process.env['LLAMA2_NATIVE_PATH'];
-  if (explicit) return explicit;
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json'))) {
-      for (const sub of ['Release', 'Debug']) {
-        const p = join(dir, 'build', sub, ADDON_FILE);
-        if (existsSync(p)) return p;
-      }
-      throw new Error(`${join(dir, 'build', 'Release', ADDON_FILE)} does not exist (build it with: npm run build:native)`);
-    }
-    const up = dirname(dir);
-    if (up === dir) throw new Error(`no package.json above ${dirname(fileURLToPath(import.meta.url))} to find build/Release/${ADDON_FILE} in`);
-    dir = up;
-  }
-}
-
 function weight2d(w: WeightTensor, what: string): [number, number] {
   if (w.shape.length !== 2) throw new Error(`${what}: weight must be 2-D, got [${w.shape.join(', ')}]`);
   return [w.shape[0]!, w.shape[1]!];
@@ -256,7 +232,8 @@ function trainKernels(a: Addon): TrainKernels {
 
 function load(): { backend: NativeBackend | null; error: string | null } {
   try {
-    const addon = createRequire(import.meta.url)(findAddon()) as Addon;
+    const addon = rawAddon() as Addon | null;
+    if (!addon) throw new Error(addonLoadError() ?? 'the native addon did not load');
     const backend = wrap(addon);
     const isa = process.env['LLAMA2_NATIVE_ISA'];
     if (isa) backend.setIsa(isa as NativeIsa);

@@ -21,8 +21,7 @@ import { headDim, validateConfig, type LlamaConfig } from '../model/config.js';
 import { assembleWeights, expectedShapes, LAYER_KEYS, metaKey, type LayerKey } from '../model/weights.js';
 import type { SpmVocab } from '../tokenizer/vocab.js';
 import type { LoadedModel } from './types.js';
-import { nativeBackend } from '../backend/native.js';
-import { useMmap } from './mmap.js';
+import { mapRanges, useMmap } from './mmap.js';
 
 // ---------------------------------------------------------------------------------------------
 // metadata values
@@ -532,7 +531,7 @@ export function readGgufModel(path: string, opts: ReadGgufOptions = {}): LoadedM
     const mapped = useMmap(opts.mmap);
     const names = [...g.tensors.keys()];
     const windows = mapped
-      ? new Map(nativeBackend!.mmapRanges(path, names.map((n) => ({ offset: g.tensors.get(n)!.offset, length: g.tensors.get(n)!.nbytes })))
+      ? new Map(mapRanges(path, names.map((n) => ({ offset: g.tensors.get(n)!.offset, length: g.tensors.get(n)!.nbytes })))
         .map((ab, i) => [names[i]!, ab]))
       : null;
     const weights = assembleWeights(config, (meta) => {

@@ -1,12 +1,26 @@
-/** When model readers map files into memory instead of reading them (GGUF, safetensors, torch.save). */
-import { nativeBackend } from '../backend/native.js';
+/**
+ * When and how model readers map files into memory instead of reading them (GGUF, safetensors,
+ * torch.save): through the native addon's private file mapping (src/util/addon.ts), never through
+ * the compute backend.
+ */
+import { mmapFunctions } from '../util/addon.js';
 
-/** The native addon is loaded (it provides mmapRanges) and LLAMA2_MMAP is not 0. */
+/** The native addon is loaded (it provides the mapping) and LLAMA2_MMAP is not 0. */
 export function mmapByDefault(): boolean {
-  return nativeBackend !== null && process.env['LLAMA2_MMAP'] !== '0';
+  return mmapFunctions() !== null && process.env['LLAMA2_MMAP'] !== '0';
 }
 
 /** A reader's `mmap` option resolved: asked for (or the default) and possible. */
 export function useMmap(option: boolean | undefined): boolean {
-  return (option ?? mmapByDefault()) && nativeBackend !== null;
+  return (option ?? mmapByDefault()) && mmapFunctions() !== null;
+}
+
+/**
+ * One private mapping of the file, returned as one ArrayBuffer per [offset, offset+length) range
+ * (Node caps a single external buffer at 4 GiB). Only call it when useMmap() said yes.
+ */
+export function mapRanges(path: string, ranges: ReadonlyArray<{ offset: number; length: number }>): ArrayBuffer[] {
+  const m = mmapFunctions();
+  if (!m) throw new Error('mapRanges: the native addon is not loaded (check useMmap first)');
+  return m.mmapRanges(path, Float64Array.from(ranges, (r) => r.offset), Float64Array.from(ranges, (r) => r.length));
 }

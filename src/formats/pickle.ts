@@ -19,8 +19,7 @@ import { Llama2Error } from '../util/errors.js';
 import { numel, type WeightTensor } from '../tensor.js';
 import { openZip, type ZipArchive } from './zip.js';
 import { FileReader } from '../util/fs.js';
-import { nativeBackend } from '../backend/native.js';
-import { useMmap } from './mmap.js';
+import { mapRanges, useMmap } from './mmap.js';
 
 // ---------------------------------------------------------------------------------------------
 // values
@@ -484,7 +483,7 @@ function makePth(zip: ZipArchive, path: string, what: string, mapsWeights: boole
         names.push(n);
         ranges.push({ offset, length: len });
       }
-      const bufs = ranges.length ? nativeBackend!.mmapRanges(path, ranges) : [];
+      const bufs = ranges.length ? mapRanges(path, ranges) : [];
       windows = new Map(names.map((n, i) => [n, bufs[i]!]));
     }
     return windows.get(name);

@@ -24,8 +24,7 @@
  * iteratively for better scales (make_qkx2_quants / make_qx_quants), so theirs have a little less
  * error; files written here still decode exactly by any ggml reader. Inputs must be finite.
  */
-import { f16Table, f32ToF16 } from '../tensor.js';
-import { roundHalfAway } from './quants.js';
+import { f16Table, f32ToF16, roundHalfAway } from '../dtype.js';
 
 export type KQuantDType = 'Q2_K' | 'Q3_K' | 'Q4_K' | 'Q5_K' | 'Q6_K';
 

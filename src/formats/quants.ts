@@ -18,16 +18,11 @@
  *
  * Not here: GGUF parsing (gguf.ts), matmuls on quantized data (backends).
  */
-import { DTYPE_LAYOUT, f16Table, f32ToBf16, f32ToF16, numel, type DType, type WeightTensor } from '../tensor.js';
+import { DTYPE_LAYOUT, f16Table, f32ToBf16, f32ToF16, numel, roundHalfAway, type DType, type WeightTensor } from '../dtype.js';
 import { Llama2Error } from '../util/errors.js';
 import { dequantizeK, quantizeK, type KQuantDType } from './quants-k.js';
 
 const fr = Math.fround;
-
-/** ggml's roundf: halves away from zero. */
-export function roundHalfAway(v: number): number {
-  return v < 0 ? -Math.floor(-v + 0.5) : Math.floor(v + 0.5);
-}
 
 /** Little-endian f16 at src[p] as a number (via the 64K lookup table). */
 function f16At(tab: Float32Array, src: Uint8Array, p: number): number {

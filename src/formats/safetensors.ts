@@ -8,8 +8,7 @@
 import { FileReader, writeFileAtomic } from '../util/fs.js';
 import { Llama2Error, describe } from '../util/errors.js';
 import { numel, toFloat32, type WeightTensor } from '../tensor.js';
-import { nativeBackend } from '../backend/native.js';
-import { useMmap } from './mmap.js';
+import { mapRanges, useMmap } from './mmap.js';
 
 export type StDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 const ST_SIZE: Record<StDType, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
@@ -116,7 +115,7 @@ export class SafetensorsFile {
     if (this.windows) return this.windows;
     const mapped = [...this.entries].filter(([, e]) => (e.dtype === 'F32' || e.dtype === 'F16' || e.dtype === 'BF16') &&
       e.end > e.begin && e.begin % ST_SIZE[e.dtype] === 0);
-    const bufs = mapped.length ? nativeBackend!.mmapRanges(this.path, mapped.map(([, e]) => ({ offset: e.begin, length: e.end - e.begin }))) : [];
+    const bufs = mapped.length ? mapRanges(this.path, mapped.map(([, e]) => ({ offset: e.begin, length: e.end - e.begin }))) : [];
     this.windows = new Map(mapped.map(([n], i) => [n, bufs[i]!]));
     return this.windows;
   }
