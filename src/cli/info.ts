@@ -3,7 +3,7 @@ import type { CommandSpec, FlagValues } from './args.js';
 import { MODEL_FLAGS, requireModelPath, wantJson } from './common.js';
 import { loadModelFile } from '../formats/load.js';
 import { ffnHiddenDim, headDim, kvCacheBytes } from '../model/config.js';
-import { namedWeights } from '../model/weights.js';
+import { namedHeads, namedWeights } from '../model/weights.js';
 import { numel } from '../tensor.js';
 import { str } from './args.js';
 
@@ -51,6 +51,7 @@ export async function run(f: FlagValues): Promise<void> {
     tokenizer: m.vocab
       ? { source: m.vocabSource, pieces: m.vocab.pieces.length, bos_id: m.vocab.bosId, eos_id: m.vocab.eosId, unk_id: m.vocab.unkId }
       : null,
+    heads: Object.fromEntries([...namedHeads(m.weights)].map(([n, t]) => [n, t.shape])),
     info: m.info,
   };
   if (wantJson(f)) {
@@ -67,6 +68,7 @@ export async function run(f: FlagValues): Promise<void> {
     `tokenizer    ${out.tokenizer ? `${out.tokenizer.pieces} pieces from ${out.tokenizer.source} (bos ${out.tokenizer.bos_id}, eos ${out.tokenizer.eos_id})` : 'none found'}`,
     `memory       weights ${fmtBytes(weightBytes)} + KV cache ${fmtBytes(kv)} at ctx ${ctx} (f32) ≈ ${fmtBytes(weightBytes + kv)}`,
   ];
+  for (const [n, t] of namedHeads(m.weights)) lines.push(`head         ${n} [${t.shape.join(', ')}] ${t.dtype}`);
   for (const [k, v] of Object.entries(m.info)) lines.push(`${k.padEnd(12)} ${String(v)}`);
   process.stdout.write(lines.join('\n') + '\n');
 }

@@ -12,9 +12,10 @@ import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } fro
 import { DTYPE_LAYOUT, byteSize, numel, toFloat32, type DType, type WeightTensor } from '../tensor.js';
 import { Llama2Error, describe } from '../util/errors.js';
 import { ffnHiddenDim, headDim, type LlamaConfig } from '../model/config.js';
-import { expectedShapes, namedWeights, type ModelWeights } from '../model/weights.js';
+import { HEADS, checkHead, expectedShapes, namedHeads, namedWeights, type ModelWeights } from '../model/weights.js';
 import type { SpmVocab } from '../tokenizer/vocab.js';
 import { quantizeTensor } from './quants.js';
+import { f32Bytes } from './safetensors.js';
 import { GGML_TYPE_ID, GGUF_VALUE_TYPES, ggufName, gv, type GgufArray, type GgufValue, type GgufValueType } from './gguf.js';
 
 /** A tensor whose bytes are produced only when the writer reaches it (conversion on the fly). */
@@ -255,6 +256,12 @@ export interface WriteGgufModelOptions {
    * Unset: every weight keeps its dtype.
    */
   dtype?: DType;
+  /**
+   * Write the model's extra heads (model/weights.ts HEADS: score.weight as cls.output.weight, …) as
+   * F32 tensors. Default true. llama.cpp refuses a "llama" file with tensors it does not use, so
+   * pass false for a file meant for llama.cpp / Ollama.
+   */
+  heads?: boolean;
 }
 
 /**
@@ -287,6 +294,13 @@ export function writeGgufModel(
       ? t
       : { dtype: target, shape: t.shape, load: () => quantizeTensor(target, toFloat32(t), t.shape).data };
     tensors.push({ name: ggufName(meta), tensor });
+  }
+  if (opts.heads !== false) {
+    for (const [name, h] of namedHeads(weights)) {
+      checkHead(config, name, h, 'GGUF writer');
+      counts.set('F32', (counts.get('F32') ?? 0) + 1);
+      tensors.push({ name: HEADS[name]!.gguf, tensor: h.dtype === 'F32' ? h : { dtype: 'F32', shape: h.shape, load: () => f32Bytes(toFloat32(h)) } });
+    }
   }
 
   const quantized = [...counts.keys()].some((d) => DTYPE_LAYOUT[d].blockSize > 1);

@@ -18,7 +18,7 @@ import { DTYPE_LAYOUT, type DType, type WeightTensor } from '../tensor.js';
 import { FileReader } from '../util/fs.js';
 import { Llama2Error, describe } from '../util/errors.js';
 import { headDim, validateConfig, type LlamaConfig } from '../model/config.js';
-import { assembleWeights, expectedShapes, LAYER_KEYS, metaKey, type LayerKey } from '../model/weights.js';
+import { assembleWeights, checkHead, expectedShapes, headFromGguf, LAYER_KEYS, metaKey, type LayerKey } from '../model/weights.js';
 import type { SpmVocab } from '../tokenizer/vocab.js';
 import type { LoadedModel } from './types.js';
 import { mapRanges, useMmap } from './mmap.js';
@@ -514,7 +514,9 @@ export function readGgufModel(path: string, opts: ReadGgufOptions = {}): LoadedM
     for (const meta of expectedShapes(config).keys()) byMeta.set(meta, ggufName(meta));
     const wanted = new Set(byMeta.values());
     for (const name of g.tensors.keys()) {
-      if (!wanted.has(name)) throw new Llama2Error(`${what}: unexpected tensor "${name}" for a ${config.n_layers}-layer Llama-2 model`);
+      if (!wanted.has(name) && headFromGguf(name) === undefined) {
+        throw new Llama2Error(`${what}: unexpected tensor "${name}" for a ${config.n_layers}-layer Llama-2 model`);
+      }
     }
     for (const [meta, shape] of expectedShapes(config)) {
       const t = g.tensors.get(byMeta.get(meta)!);
@@ -534,12 +536,20 @@ export function readGgufModel(path: string, opts: ReadGgufOptions = {}): LoadedM
       ? new Map(mapRanges(path, names.map((n) => ({ offset: g.tensors.get(n)!.offset, length: g.tensors.get(n)!.nbytes })))
         .map((ab, i) => [names[i]!, ab]))
       : null;
+    const tensorOf = (name: string): WeightTensor => {
+      const t = g.tensors.get(name)!;
+      return windows ? { dtype: t.dtype, shape: [...t.shape], data: new Uint8Array(windows.get(name)!) } : g.readTensor(name);
+    };
     const weights = assembleWeights(config, (meta) => {
       const name = byMeta.get(meta);
-      const t = name !== undefined ? g.tensors.get(name) : undefined;
-      if (!t) return undefined;
-      return windows ? { dtype: t.dtype, shape: [...t.shape], data: new Uint8Array(windows.get(name!)!) } : g.readTensor(name!);
+      return name !== undefined && g.tensors.has(name) ? tensorOf(name) : undefined;
     }, what);
+    for (const name of g.tensors.keys()) {
+      const head = headFromGguf(name);
+      if (head === undefined) continue;
+      weights.heads ??= {};
+      weights.heads[head] = checkHead(config, head, tensorOf(name), `${what}: tensor "${name}"`);
+    }
 
     const counts = new Map<DType, number>();
     for (const t of g.tensors.values()) counts.set(t.dtype, (counts.get(t.dtype) ?? 0) + 1);

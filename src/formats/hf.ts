@@ -10,6 +10,9 @@
  *   mlp.down_proj → feed_forward.w2   mlp.up_proj → feed_forward.w3
  *   input_layernorm → attention_norm  post_attention_layernorm → ffn_norm
  * plus model.embed_tokens → tok_embeddings, model.norm → norm, lm_head → output (absent if tied).
+ * Extra heads (model/weights.ts HEADS) keep their names: `score.weight` makes the directory
+ * transformers' LlamaForSequenceClassification (a reward model); written with lm_head kept, read with
+ * or without it (a classifier without lm_head gets the embedding as its output head).
  * Not supported: rope_scaling, attention/MLP biases, non-Llama architectures (clear errors).
  */
 import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, unlinkSync } from 'node:fs';
@@ -18,7 +21,7 @@ import { Llama2Error, describe } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { f32ToBf16, f32ToF16, toFloat32, type WeightTensor } from '../tensor.js';
 import { ffnHiddenDim, validateConfig, type LlamaConfig } from '../model/config.js';
-import { assembleWeights, expectedShapes, namedWeights, type ModelWeights } from '../model/weights.js';
+import { HEADS, assembleWeights, checkHead, expectedShapes, namedHeads, namedWeights, type ModelWeights } from '../model/weights.js';
 import { writeSafetensors, type StTensorOut } from './safetensors.js';
 import { permuteQK, unpermuteQK } from './permute.js';
 import { openTensorFile, readJsonFile, type TensorFile } from './meta.js';
@@ -74,8 +77,8 @@ export function parseHfConfig(raw: unknown, where: string, maxSeqLen?: number): 
     throw new Llama2Error(`${where}: model_type is ${describe(modelType)}; only "llama" (LlamaForCausalLM) is supported`);
   }
   const arch = c['architectures'];
-  if (Array.isArray(arch) && !arch.includes('LlamaForCausalLM')) {
-    throw new Llama2Error(`${where}: architectures is ${describe(arch)}; only LlamaForCausalLM is supported`);
+  if (Array.isArray(arch) && !arch.includes('LlamaForCausalLM') && !arch.includes('LlamaForSequenceClassification')) {
+    throw new Llama2Error(`${where}: architectures is ${describe(arch)}; expected LlamaForCausalLM (or LlamaForSequenceClassification, a reward model)`);
   }
   if (c['rope_scaling'] !== undefined && c['rope_scaling'] !== null) {
     throw new Llama2Error(`${where}: rope_scaling ${JSON.stringify(c['rope_scaling'])} is not supported (Llama-2 uses plain RoPE); expected null`);
@@ -169,6 +172,7 @@ export function readHfDir(dir: string, opts: HfReadOptions = {}): LoadedModel {
       if (metaName === 'output.weight' && tied) return undefined; // HF ties lm_head to embed_tokens
       const name = hfName(metaName);
       const path = map.get(name);
+      if (!path && metaName === 'output.weight' && map.has('score.weight')) return undefined; // a classifier without lm_head
       if (!path) {
         const hint = metaName === 'output.weight' ? ' (and tie_word_embeddings is false)' : '';
         throw new Llama2Error(`${where}: missing tensor "${name}"${hint} in ${files.map((f) => basename(f)).join(', ')}`);
@@ -189,6 +193,12 @@ export function readHfDir(dir: string, opts: HfReadOptions = {}): LoadedModel {
       return t;
     };
     const weights = assembleWeights(config, get, where);
+    for (const name of Object.keys(HEADS)) {
+      const path = map.get(name);
+      if (!path) continue;
+      weights.heads ??= {};
+      weights.heads[name] = checkHead(config, name, fileOf(path).weight(name), `${where} (${basename(path)})`);
+    }
     const tokModel = join(dir, 'tokenizer.model');
     const tokJson = join(dir, 'tokenizer.json');
     let vocab: SpmVocab | null = null;
@@ -260,6 +270,10 @@ export function writeHfDir(dir: string, config: LlamaConfig, weights: ModelWeigh
     if (metaName.endsWith('attention.wk.weight')) t = permuteQK(t, config.n_kv_heads);
     tensors.push({ name: hfName(metaName), dtype: t.dtype as HfDType, shape: t.shape, data: t.data });
   }
+  for (const [name, h] of namedHeads(weights)) {
+    const t = convertWeight(h, opts.dtype ?? (h.dtype === 'F16' || h.dtype === 'BF16' ? h.dtype : 'F32'));
+    tensors.push({ name, dtype: t.dtype as HfDType, shape: t.shape, data: t.data });
+  }
   const dtype = opts.dtype ?? (weights.tok_embeddings.dtype as HfDType);
 
   // group into shards
@@ -312,8 +326,18 @@ export function writeHfDir(dir: string, config: LlamaConfig, weights: ModelWeigh
   } else if (opts.vocab) {
     writeTokenizerModel(join(dir, 'tokenizer.model'), opts.vocab);
   }
+  // a score head makes the directory a transformers LlamaForSequenceClassification (lm_head stays,
+  // unused there, so the same directory still generates text here)
+  const score = weights.heads?.['score.weight'];
+  const classifier = score ? {
+    num_labels: score.shape[0]!,
+    id2label: Object.fromEntries(Array.from({ length: score.shape[0]! }, (_, i) => [String(i), `LABEL_${i}`])),
+    label2id: Object.fromEntries(Array.from({ length: score.shape[0]! }, (_, i) => [`LABEL_${i}`, i])),
+    pad_token_id: opts.vocab && opts.vocab.padId >= 0 ? opts.vocab.padId : opts.vocab && opts.vocab.eosId >= 0 ? opts.vocab.eosId : 2,
+  } : {};
   const cfg = {
-    architectures: ['LlamaForCausalLM'],
+    architectures: [score ? 'LlamaForSequenceClassification' : 'LlamaForCausalLM'],
+    ...classifier,
     attention_bias: false,
     bos_token_id: opts.vocab && opts.vocab.bosId >= 0 ? opts.vocab.bosId : 1,
     eos_token_id: opts.vocab && opts.vocab.eosId >= 0 ? opts.vocab.eosId : 2,

@@ -198,6 +198,10 @@ export function writeLlama2c(path: string, config: LlamaConfig, weights: ModelWe
   if (config.norm_eps !== NORM_EPS || config.rope_theta !== ROPE_THETA) {
     throw new Llama2Error(`${where}: llama2.c fixes norm_eps ${NORM_EPS} and rope_theta ${ROPE_THETA}; this model has ${config.norm_eps} and ${config.rope_theta}`);
   }
+  const heads = Object.keys(weights.heads ?? {});
+  if (heads.length > 0) {
+    throw new Llama2Error(`${where}: the model carries the head${heads.length > 1 ? 's' : ''} ${heads.join(', ')}, which a llama2.c file has no place for; export to HF, Meta or GGUF instead`);
+  }
   const shared = weights.output === weights.tok_embeddings;
   const h: Header = { version, config, shared, groupSize: 0, dataStart: version === 0 ? 28 : HEADER_V1 };
   const header = new Uint8Array(h.dataStart);

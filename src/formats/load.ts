@@ -16,6 +16,8 @@ import { loadVocab } from '../tokenizer/load.js';
 export interface LoadOptions {
   /** a tokenizer file to use instead of (or when there is no) tokenizer next to the model */
   tokenizer?: string;
+  /** map tensor data instead of reading it (GGUF, safetensors, torch.save; default: with the native addon) */
+  mmap?: boolean;
 }
 
 function magic(path: string): string {
@@ -62,9 +64,9 @@ export function loadModelFile(path: string, opts: LoadOptions = {}): LoadedModel
   const d = detectFormat(path);
   let m: LoadedModel;
   switch (d.format) {
-    case 'gguf': m = readGgufModel(d.path); break;
-    case 'hf': m = readHfDir(d.path); break;
-    case 'meta': m = readMetaDir(d.path); break;
+    case 'gguf': m = readGgufModel(d.path, { mmap: opts.mmap }); break;
+    case 'hf': m = readHfDir(d.path, { mmap: opts.mmap }); break;
+    case 'meta': m = readMetaDir(d.path, { mmap: opts.mmap }); break;
     case 'llama2c': m = readLlama2c(d.path, opts.tokenizer?.endsWith('.bin') ? opts.tokenizer : undefined); break;
   }
   if (opts.tokenizer && !(d.format === 'llama2c' && opts.tokenizer.endsWith('.bin'))) {

@@ -17,7 +17,7 @@ import { basename, dirname, join } from 'node:path';
 import { Llama2Error, describe } from '../util/errors.js';
 import { rowBytes, type WeightTensor } from '../tensor.js';
 import { ffnHiddenDim, ffnHiddenDimRule, validateConfig, type LlamaConfig } from '../model/config.js';
-import { assembleWeights, expectedShapes, namedWeights, type ModelWeights } from '../model/weights.js';
+import { HEADS, assembleWeights, checkHead, expectedShapes, namedHeads, namedWeights, type ModelWeights } from '../model/weights.js';
 import { SafetensorsFile, writeSafetensors, type SafetensorsOptions, type StTensorOut } from './safetensors.js';
 import { openPth, type PthOptions } from './pickle.js';
 import type { LoadedModel } from './types.js';
@@ -269,6 +269,11 @@ export function readMetaDir(dir: string, opts: MetaReadOptions = {}): LoadedMode
       return mergeShards(shards.map((s) => s.weight(name)), dim, name, where);
     };
     const weights = assembleWeights(config, get, `${where} (${fileList})`);
+    for (const name of Object.keys(HEADS)) {
+      if (s0.shape(name) === undefined) continue; // heads are replicated across shards
+      weights.heads ??= {};
+      weights.heads[name] = checkHead(config, name, s0.weight(name), `${where} (${basename(s0.path)})`);
+    }
     return {
       format: 'meta',
       path: dir,
@@ -293,12 +298,13 @@ export function readMetaDir(dir: string, opts: MetaReadOptions = {}): LoadedMode
 /**
  * Writes a Meta-layout directory: params.json (Meta's fields; n_kv_heads / ffn_dim_multiplier /
  * rope_theta only when they differ from the defaults) and consolidated.safetensors under Meta
- * names, plus tokenizer.model when a vocabulary is given. F32/F16/BF16 weights only.
+ * names (heads under their HF names, model/weights.ts HEADS), plus tokenizer.model when a vocabulary
+ * is given. F32/F16/BF16 weights only.
  */
 export function writeMetaDir(dir: string, config: LlamaConfig, weights: ModelWeights, vocab?: SpmVocab): void {
   mkdirSync(dir, { recursive: true });
   const tensors: StTensorOut[] = [];
-  for (const [name, t] of namedWeights(weights)) {
+  for (const [name, t] of [...namedWeights(weights), ...namedHeads(weights)]) {
     if (t.dtype !== 'F32' && t.dtype !== 'F16' && t.dtype !== 'BF16') {
       throw new Llama2Error(`Meta export ${dir}: tensor "${name}" is ${t.dtype}; consolidated.safetensors holds F32/F16/BF16`);
     }

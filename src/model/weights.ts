@@ -27,6 +27,61 @@ export interface ModelWeights {
   norm: WeightTensor; // (C)
   /** (V, C); the same object as tok_embeddings when the file ties them */
   output: WeightTensor;
+  /**
+   * Extra heads beyond the language model, under their HF names (see HEADS): a reward model's
+   * `score.weight` (1, C), a PPO value head. Absent (or empty) for a plain language model. Every
+   * writer saves them and every reader loads them.
+   */
+  heads?: Record<string, WeightTensor>;
+}
+
+/**
+ * The extra heads a model file may carry, by HF name, with their spelling in the other formats.
+ * Each reads the final-RMSNorm'ed hidden state (C):
+ *  - score.weight (L, C): transformers' LlamaForSequenceClassification head (no bias); a reward
+ *    model has L = 1. GGUF: `cls.output.weight` (llama.cpp's classifier-output name).
+ *  - v_head.summary.weight (1, C) / v_head.summary.bias (1): a PPO value head, under the names of
+ *    TRL's AutoModelForCausalLMWithValueHead. GGUF: the same names.
+ * Meta-layout files (params.json + consolidated.*) use the HF name as it is. llama2.c `.bin` files
+ * have no place for heads: writing one with heads is refused.
+ */
+export const HEADS: Readonly<Record<string, { gguf: string; bias: boolean }>> = {
+  'score.weight': { gguf: 'cls.output.weight', bias: false },
+  'v_head.summary.weight': { gguf: 'v_head.summary.weight', bias: false },
+  'v_head.summary.bias': { gguf: 'v_head.summary.bias', bias: true },
+};
+
+/** True for an HF name listed in HEADS. */
+export function isHeadName(name: string): boolean {
+  return Object.prototype.hasOwnProperty.call(HEADS, name);
+}
+
+/** The HF head name of a GGUF tensor name, or undefined. */
+export function headFromGguf(name: string): string | undefined {
+  for (const [hf, h] of Object.entries(HEADS)) if (h.gguf === name) return hf;
+  return undefined;
+}
+
+/** Checks a head's shape: (L, C) for a weight, (L) for a bias; `where` names the file. */
+export function checkHead(c: LlamaConfig, name: string, t: WeightTensor, where: string): WeightTensor {
+  const h = HEADS[name];
+  if (!h) throw new Llama2Error(`${where}: "${name}" is not a known head (expected one of ${Object.keys(HEADS).join(', ')})`);
+  const ok = h.bias ? t.shape.length === 1 && t.shape[0]! >= 1 : t.shape.length === 2 && t.shape[0]! >= 1 && t.shape[1] === c.dim;
+  if (!ok) {
+    throw new Llama2Error(`${where}: head "${name}" has shape [${t.shape.join(', ')}]; expected ${h.bias ? '[L]' : `[L, ${c.dim}] (L outputs × dim)`}`);
+  }
+  return t;
+}
+
+/** Iterates (HF name, tensor) over the extra heads, in HEADS order; an unknown name is an error. */
+export function* namedHeads(w: ModelWeights): Generator<[string, WeightTensor]> {
+  if (!w.heads) return;
+  const unknown = Object.keys(w.heads).find((n) => !isHeadName(n));
+  if (unknown !== undefined) throw new Llama2Error(`model weights: "${unknown}" is not a known head (expected one of ${Object.keys(HEADS).join(', ')})`);
+  for (const name of Object.keys(HEADS)) {
+    const t = w.heads[name];
+    if (t) yield [name, t];
+  }
 }
 
 export const LAYER_KEYS = ['attention_norm', 'wq', 'wk', 'wv', 'wo', 'ffn_norm', 'w1', 'w2', 'w3'] as const;
@@ -107,7 +162,7 @@ export function assembleWeights(
   return { tok_embeddings: tok, layers, norm: need('norm.weight')!, output: need('output.weight', true) ?? tok };
 }
 
-/** Iterates (Meta name, tensor) over all weights; a tied output is listed once. */
+/** Iterates (Meta name, tensor) over the language model's weights (not the heads: namedHeads); a tied output is listed once. */
 export function* namedWeights(w: ModelWeights): Generator<[string, WeightTensor]> {
   yield ['tok_embeddings.weight', w.tok_embeddings];
   for (let l = 0; l < w.layers.length; l++) {

@@ -29,7 +29,7 @@ import {
 import { join } from 'node:path';
 import { f32Tensor, type WeightTensor } from '../tensor.js';
 import type { LlamaConfig } from '../model/config.js';
-import { LAYER_KEYS, metaKey, namedWeights, type LayerWeights, type ModelWeights } from '../model/weights.js';
+import { LAYER_KEYS, metaKey, namedHeads, namedWeights, type LayerWeights, type ModelWeights } from '../model/weights.js';
 import { readHfDir, writeHfDir } from '../formats/hf.js';
 import { SafetensorsFile, f32Bytes, writeSafetensors, type StTensorOut } from '../formats/safetensors.js';
 import type { SpmVocab } from '../tokenizer/vocab.js';
@@ -161,7 +161,7 @@ export function saveCheckpoint(
   mkdirSync(tmp);
   writeHfDir(tmp, ck.config, ck.weights, { vocab: ck.vocab });
   const shapes = new Map<string, readonly number[]>();
-  for (const [n, t] of namedWeights(ck.weights)) shapes.set(n, t.shape);
+  for (const [n, t] of [...namedWeights(ck.weights), ...namedHeads(ck.weights)]) shapes.set(n, t.shape);
   writeOptimizer(join(tmp, 'optimizer.safetensors'), ck.optimizer, shapes);
   writeFileAtomic(join(tmp, 'trainer_state.json'), JSON.stringify(ck.state, null, 2) + '\n');
   syncDir(tmp);
@@ -304,6 +304,10 @@ export function loadCheckpoint(dir: string): Checkpoint {
     norm: own(w.norm, 'norm.weight'),
     output: w.output === w.tok_embeddings ? tok : own(w.output, 'output.weight'),
   };
+  for (const [name, t] of namedHeads(w)) {
+    weights.heads ??= {};
+    weights.heads[name] = own(t, name);
+  }
   const optimizer = readOptimizer(join(dir, 'optimizer.safetensors'));
   check(optimizer.step === state.step, `checkpoint ${dir}: optimizer step ${optimizer.step} differs from trainer_state step ${state.step}`);
   return { dir, config: m.config, weights, vocab: m.vocab, optimizer, state };
