@@ -197,7 +197,7 @@ test('config.json errors: missing, malformed, unsupported rope_scaling / model_t
   const cases: [Record<string, unknown>, RegExp][] = [
     [{ rope_scaling: { type: 'linear', factor: 2 } }, /rope_scaling \{"type":"linear","factor":2\} is not supported/],
     [{ model_type: 'mistral' }, /model_type is "mistral"; only "llama"/],
-    [{ architectures: ['MistralForCausalLM'] }, /architectures is \["MistralForCausalLM"\]; only LlamaForCausalLM/],
+    [{ architectures: ['MistralForCausalLM'] }, /architectures is \["MistralForCausalLM"\]; expected LlamaForCausalLM/],
     [{ attention_bias: true }, /attention_bias is true/],
     [{ hidden_size: undefined }, /config\.json: missing field "hidden_size"/],
     [{ num_key_value_heads: 4 }, /n_heads 6 is not a multiple of n_kv_heads 4/],
