@@ -102,3 +102,15 @@ export { refBackend } from './backend/ref.js';
 export { selectBackend } from './backend/select.js';
 
 export { Llama2Error } from './util/errors.js';
+
+/**
+ * Training recipes (src/recipes/): each is setup → explicit loop → save over one run directory
+ * (train/run.ts: lock, resume, atomic checkpoints, metrics.jsonl, summary.json with compute/CO2).
+ *
+ *   const r = await pretrain({ config: { ...PRETRAIN.defaults, steps: 200, out_dir: 'runs/mine' } });
+ *   r.summary.final_val_bpc;       // validation bits/char; r.checkpoint runs with openModel()
+ */
+export { pretrain, PRETRAIN, type PretrainConfig, type PretrainResult } from './recipes/pretrain.js';
+export { defineConfig, key, type ConfigDef, type ConfigOf } from './train/config.js';
+export { HEADS, namedHeads } from './model/weights.js';
+export { Rng, hashSeed } from './util/rng.js';

@@ -6,13 +6,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildStoriesData } from '../src/cli/data.js';
-import { pretrain, type PretrainResult } from '../src/train/pretrain.js';
-import { TRAIN_DEFAULTS, type TrainConfig } from '../src/train/config.js';
+import { buildStoriesData } from '../src/data/stories-data.js';
+import { pretrain, type PretrainResult } from '../src/recipes/pretrain.js';
+import { PRETRAIN, type PretrainConfig as TrainConfig } from '../src/recipes/pretrain.js';
+
+const TRAIN_DEFAULTS = PRETRAIN.defaults;
 import { latestCheckpoint } from '../src/train/checkpoint.js';
 import { selectBackend } from '../src/backend/select.js';
 import { repoRoot } from './helpers/cli.js';
@@ -42,11 +44,17 @@ interface Child {
   stderr: string;
 }
 
-/** Starts the CLI (compiled or through tsx, like tests/helpers/cli.ts) and sends `sig` when stderr matches `when`. */
-function runAndSignal(args: string[], when: RegExp, sig: NodeJS.Signals): Promise<Child> {
+/** node's argv for the CLI, compiled or through tsx (like tests/helpers/cli.ts) */
+function cliArgv(args: string[]): string[] {
   const root = repoRoot();
   const compiled = new URL('.', import.meta.url).pathname.includes('/dist/');
-  const argv = compiled ? [join(root, 'dist', 'src', 'cli', 'main.js'), ...args] : ['--import', 'tsx', join(root, 'src', 'cli', 'main.ts'), ...args];
+  return compiled ? [join(root, 'dist', 'src', 'cli', 'main.js'), ...args] : ['--import', 'tsx', join(root, 'src', 'cli', 'main.ts'), ...args];
+}
+
+/** Starts the CLI and sends `sig` when stderr matches `when`. */
+function runAndSignal(args: string[], when: RegExp, sig: NodeJS.Signals): Promise<Child> {
+  const root = repoRoot();
+  const argv = cliArgv(args);
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, argv, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
@@ -101,4 +109,23 @@ test('SIGINT: finishes the step, saves a resumable checkpoint, exits 130 with a 
   assert.equal(r.step, STEPS);
   const s = await straightRun();
   assert.ok(sameWeights(r.checkpoint!, s.checkpoint!), 'resumed weights differ from the uninterrupted run');
+});
+
+test('SIGTERM (containers, systemd, job schedulers) saves a resumable checkpoint exactly as SIGINT does', async () => {
+  const c = await runAndSignal(cliArgs('terminated'), /step 5\/150/, 'SIGTERM');
+  assert.equal(c.status, 130, `expected exit status 130, got ${c.status} (signal ${c.signal}):\n${c.stderr}`);
+  assert.match(c.stderr, /SIGTERM: finishing this step and saving a checkpoint/);
+  const at = latestCheckpoint(config('terminated').out_dir);
+  assert.ok(at && at.step >= 5 && at.step < STEPS, `latest checkpoint after SIGTERM: ${JSON.stringify(at)}`);
+  const r = await pretrain({ config: config('terminated'), data, backend, resume: true });
+  assert.equal(r.step, STEPS);
+  assert.ok(sameWeights(r.checkpoint!, (await straightRun()).checkpoint!), 'resumed weights differ from the uninterrupted run');
+});
+
+test('a run that fails before its first checkpoint leaves no out_dir behind', () => {
+  const out = join(dir, 'never');
+  const r = spawnSync(process.execPath, cliArgv(['pretrain', '--data-dir', join(dir, 'no-such-data'), '--out-dir', out, '--quiet']), { cwd: repoRoot(), encoding: 'utf8' });
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /^error: .*no-such-data/m);
+  assert.ok(!existsSync(out), `${out} was left behind`);
 });

@@ -10,9 +10,11 @@ import assert from 'node:assert/strict';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildStoriesData } from '../src/cli/data.js';
-import { pretrain } from '../src/train/pretrain.js';
-import { BUILTIN_STORIES, TRAIN_DEFAULTS, type TrainConfig } from '../src/train/config.js';
+import { buildStoriesData } from '../src/data/stories-data.js';
+import { pretrain } from '../src/recipes/pretrain.js';
+import { BUILTIN_STORIES, PRETRAIN, type PretrainConfig as TrainConfig } from '../src/recipes/pretrain.js';
+
+const TRAIN_DEFAULTS = PRETRAIN.defaults;
 import { latestCheckpoint, loadCheckpoint, readTrainerState } from '../src/train/checkpoint.js';
 import { readMetrics, type MetricRecord } from '../src/train/metrics.js';
 import { selectBackend } from '../src/backend/select.js';

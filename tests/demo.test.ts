@@ -64,7 +64,7 @@ test('demo --quick: trains, samples, reports bits/char against the entropy floor
   // a second demo run reuses the prepared data and starts training over
   const again = ok(runCli(['demo', '--quick', '--out', out, '--samples', '0', '--steps', '2']));
   assert.match(again.stderr, /reusing the prepared stories/);
-  assert.match(again.stdout, /run: completed, step 2,/);
+  assert.match(again.stdout, /pretrain: completed, step 2,/);
 });
 
 test('CLI chain: data synth stories → tokenizer train → data prepare → pretrain, each with --json', () => {

@@ -8,9 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  TRAIN_DEFAULTS, TRAIN_KEYS, applyObject, applyOverrides, modelConfigFor, readConfigFile, resumeConflict, type TrainConfig,
-} from '../src/train/config.js';
+import { PRETRAIN, modelConfigFor, type PretrainConfig as TrainConfig } from '../src/recipes/pretrain.js';
 import { computeSummary, matmulParams, trainFlopsPerToken } from '../src/train/compute.js';
 import { asciiPlot, lossCurveSvg, niceTicks, smooth, sparkline } from '../src/train/metrics.js';
 import { preset } from '../src/model/config.js';
@@ -18,6 +16,13 @@ import { configFromFlags } from '../src/cli/pretrain.js';
 import { demoConfig } from '../src/cli/demo.js';
 import { Llama2Error } from '../src/util/errors.js';
 import { repoRoot } from './helpers/cli.js';
+
+// the pretraining config through the generic key system (src/train/config.ts)
+const TRAIN_DEFAULTS = PRETRAIN.defaults;
+const TRAIN_KEYS = PRETRAIN.specs;
+const { applyObject, applyOverrides } = PRETRAIN;
+const readConfigFile = (path: string) => PRETRAIN.readFile(path);
+const resumeConflict = (saved: TrainConfig, now: TrainConfig) => PRETRAIN.resumeConflict(saved, now);
 
 const dir = mkdtempSync(join(tmpdir(), 'pretrain-config-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));

@@ -10,9 +10,12 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildStoriesData } from '../src/cli/data.js';
-import { pretrain, type PretrainEvent } from '../src/train/pretrain.js';
-import { BUILTIN_STORIES, TRAIN_DEFAULTS, type TrainConfig } from '../src/train/config.js';
+import { buildStoriesData } from '../src/data/stories-data.js';
+import { pretrain } from '../src/recipes/pretrain.js';
+import type { RunEvent as PretrainEvent } from '../src/train/run.js';
+import { BUILTIN_STORIES, PRETRAIN, type PretrainConfig as TrainConfig } from '../src/recipes/pretrain.js';
+
+const TRAIN_DEFAULTS = PRETRAIN.defaults;
 import { readMetrics, type EvalRecord, type TrainRecord } from '../src/train/metrics.js';
 import { trainFlopsPerToken } from '../src/train/compute.js';
 import { lrAt } from '../src/train/schedule.js';
@@ -117,8 +120,9 @@ test('one process per out_dir: a live train.lock is refused, a dead one (killed 
   assert.ok(!existsSync(join(c.out_dir, 'train.lock')), 'the lock is released at the end');
 });
 
-test('data errors: unprepared built-in data, a tokenizer that does not match the shards, seq_len too long', async () => {
-  await rejects(pretrain({ config: tiny('e1') }), /must be prepared first/);
+test('data errors: an invalid shape fails before built-in data is built, a tokenizer that does not match the shards, seq_len too long', async () => {
+  await rejects(pretrain({ config: tiny('e1', { dim: 30, n_heads: 4 }) }), /not divisible/);
+  assert.ok(!existsSync(join(dir, 'e1', 'data')), 'no data is built for a model that cannot be made');
   const other = buildStoriesData({ dir: join(dir, 'other'), count: 60, seed: 9, vocabSize: 320, seqLen: 32, valFraction: 0.05 });
   await rejects(pretrain({ config: tiny('e2'), data: { ...data, tokenizer: other.tokenizer }, backend }), /does not match the shards/, /hash/);
   await rejects(pretrain({ config: tiny('e3', { seq_len: 64 }), data, backend }), /seq_len 64 is longer than the shards' rows/);

@@ -4,15 +4,16 @@
  * samples, the loss curve, and validation bits per character next to the corpus's true entropy
  * (the floor no model can beat). It leaves a checkpoint that `llama2 generate --model <dir>` runs.
  *
- * The training config is TRAIN_DEFAULTS (src/train/config.ts; configs/demo.json spells it out)
+ * The training config is PRETRAIN.defaults (src/recipes/pretrain.ts; configs/demo.json spells it out)
  * with out_dir runs/demo; --quick shrinks everything to seconds (for tests), --steps scales it.
  */
 import { join } from 'node:path';
 import type { CommandSpec, FlagValues } from './args.js';
 import { bool, num, str } from './args.js';
 import { fmtTime } from './progress.js';
-import { dataFor, formatReport, runTraining } from './pretrain.js';
-import { TRAIN_DEFAULTS, applyOverrides, crossCheck, type TrainConfig } from '../train/config.js';
+import { pretrainReport, runTraining } from './pretrain.js';
+import { exitIfInterrupted } from './train-run.js';
+import { PRETRAIN, type PretrainConfig } from '../recipes/pretrain.js';
 import { asciiPlot } from '../train/metrics.js';
 import { Model } from '../model/forward.js';
 import { selectBackend } from '../backend/select.js';
@@ -21,7 +22,7 @@ import { generate } from '../generate/generate.js';
 import { Llama2Error } from '../util/errors.js';
 
 /** --quick: a model and corpus small enough for a test (seconds on the reference backend). */
-export const QUICK: Partial<TrainConfig> = {
+export const QUICK: Partial<PretrainConfig> = {
   stories_count: 200, vocab_size: 384, seq_len: 64, dim: 32, n_layers: 2, n_heads: 2, batch_size: 4,
   steps: 20, warmup_steps: 2, eval_every: 10, eval_batches: 2, ckpt_every: 10, val_fraction: 0.05, lr: 3e-3,
 };
@@ -34,10 +35,10 @@ export const spec: CommandSpec = {
   usage: 'llama2 demo [--out DIR] [--steps N] [--quick]',
   flags: [
     { name: 'out', short: 'o', type: 'string', default: 'runs/demo', help: 'run directory (data, checkpoints, logs)' },
-    { name: 'steps', type: 'int', meta: 'N', help: `training steps (default ${TRAIN_DEFAULTS.steps}; --quick ${QUICK.steps})` },
+    { name: 'steps', type: 'int', meta: 'N', help: `training steps (default ${PRETRAIN.defaults.steps}; --quick ${QUICK.steps})` },
     { name: 'quick', type: 'boolean', default: false, help: 'a tiny corpus and model that train in seconds (for tests)' },
     { name: 'threads', short: 't', type: 'int', meta: 'N', help: 'native backend threads (default: all cores)' },
-    { name: 'seed', type: 'int', default: TRAIN_DEFAULTS.seed, help: 'seed of the weights and batch order' },
+    { name: 'seed', type: 'int', default: PRETRAIN.defaults.seed, help: 'seed of the weights and batch order' },
     { name: 'samples', type: 'int', default: PROMPTS.length, help: 'stories to sample at the end' },
     { name: 'max-tokens', type: 'int', default: 160, help: 'tokens per sample' },
     { name: 'resume', type: 'boolean', default: false, help: 'continue an interrupted demo instead of starting over' },
@@ -45,22 +46,21 @@ export const spec: CommandSpec = {
     { name: 'quiet', short: 'q', type: 'boolean', default: false, help: 'no progress lines on stderr' },
   ],
   notes:
-    'Timing: the default (1M params, 1000 steps of 2048 tokens) takes about 2-4 minutes on 2 cores\n' +
+    'Timing: the default (1M params, 1000 steps of 2048 tokens) takes about 3 minutes on 2 cores\n' +
     'with the native backend; the reference TypeScript backend (LLAMA2_BACKEND=ref) is about 40× slower\n' +
     '(~30 s per step) — use --steps to scale. A rerun reuses the prepared data in <out>/data.',
 };
 
-export function demoConfig(f: FlagValues): TrainConfig {
-  const base: TrainConfig = { ...TRAIN_DEFAULTS, ...(bool(f, 'quick') ? QUICK : {}), out_dir: str(f, 'out') ?? 'runs/demo', seed: num(f, 'seed') ?? TRAIN_DEFAULTS.seed };
+export function demoConfig(f: FlagValues): PretrainConfig {
+  const base: PretrainConfig = { ...PRETRAIN.defaults, ...(bool(f, 'quick') ? QUICK : {}), out_dir: str(f, 'out') ?? 'runs/demo', seed: num(f, 'seed') ?? PRETRAIN.defaults.seed };
   const over: [string, string][] = [];
   const steps = num(f, 'steps');
   if (steps !== undefined) over.push(['steps', String(steps)]);
   const threads = num(f, 'threads');
   if (threads !== undefined) over.push(['threads', String(threads)]);
-  const c = applyOverrides(base, over);
-  // short runs: keep warm-up, evaluation and checkpoints inside the run
-  if (c.warmup_steps > c.steps) c.warmup_steps = Math.max(0, Math.floor(c.steps / 10));
-  return crossCheck(c, 'demo');
+  // short runs: keep warm-up inside the run
+  if (steps !== undefined && base.warmup_steps > steps) base.warmup_steps = Math.max(0, Math.floor(steps / 10));
+  return PRETRAIN.applyOverrides(base, over);
 }
 
 export async function run(f: FlagValues): Promise<void> {
@@ -81,12 +81,8 @@ export async function run(f: FlagValues): Promise<void> {
     say(`note: the reference backend trains this model about 40× slower than the native addon (~30 s per step on 2 cores: ` +
       `hours for ${c.steps} steps); pass --steps 20 for a short look, or build the native addon (npm run build:native)`);
   }
-  const data = dataFor(c, say);
-  const r = await runTraining(c, { resume: bool(f, 'resume'), overwrite: !bool(f, 'resume'), quiet, data });
-  if (r.status === 'interrupted') {
-    process.stderr.write(`interrupted at step ${r.step}: checkpoint saved; continue with: llama2 demo ${process.argv.slice(3).filter((a) => a !== '--resume' && a !== '--overwrite').join(' ')} --resume\n`);
-    process.exit(130);
-  }
+  const { result: r, data } = await runTraining(c, { resume: bool(f, 'resume'), overwrite: !bool(f, 'resume'), quiet });
+  exitIfInterrupted(r.status, r.step, 'demo');
 
   const model = new Model(r.model.config, r.model.weights, backend);
   const tok = new Tokenizer(r.vocab);
@@ -106,7 +102,7 @@ export async function run(f: FlagValues): Promise<void> {
   const out: string[] = [];
   out.push('', asciiPlot(r.plot), '');
   for (const [i, sm] of samples.entries()) out.push(`--- sample ${i + 1} (temperature 0.8) ---`, sm.text.trim(), '');
-  out.push(formatReport(s, c.out_dir));
+  out.push(pretrainReport(s, c.out_dir));
   if (s.final_val_bpc !== null && s.entropy_floor_bpc !== null) {
     out.push(
       `validation: ${s.final_val_bpc.toFixed(4)} bits/char vs the corpus's true entropy ${s.entropy_floor_bpc.toFixed(4)} bits/char ` +

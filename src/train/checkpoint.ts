@@ -21,7 +21,9 @@
  * draws no random numbers after initialisation (no dropout), so the step counter is the whole
  * data-loader and RNG state; it is written out explicitly anyway, and checked on resume.
  *
- * What it is not: the training loop (pretrain.ts) or the config (config.ts).
+ * Every stage (src/recipes/*.ts) writes this layout; trainer_state.json says which stage did.
+ *
+ * What it is not: a training loop (src/recipes/), the run lifecycle (run.ts) or the config (config.ts).
  */
 import {
   closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync,
@@ -36,16 +38,18 @@ import type { SpmVocab } from '../tokenizer/vocab.js';
 import { Llama2Error, check } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import type { AdamWState } from './optim.js';
-import type { TrainConfig } from './config.js';
+import type { Stage } from './run.js';
 
 export const TRAINER_STATE_FORMAT = 'llama2-ts trainer state';
-export const TRAINER_STATE_VERSION = 1;
+export const TRAINER_STATE_VERSION = 2;
 const OPTIMIZER_FORMAT = 'llama2-ts adamw';
 
 /** trainer_state.json */
 export interface TrainerState {
   format: string;
   version: number;
+  /** the recipe that wrote it (version 1 files are all pretraining) */
+  stage: Stage;
   /** optimizer steps completed */
   step: number;
   /** training tokens (targets) processed so far */
@@ -54,21 +58,12 @@ export interface TrainerState {
   train_seconds: number;
   /** wall seconds of all runs so far (steps, evaluation, checkpoints) */
   wall_seconds: number;
-  /** the training config as given (built-in data stays "builtin:stories") */
-  config: TrainConfig;
+  /** the stage's config as given (built-in data stays "builtin:stories") */
+  config: Record<string, unknown>;
   model_config: LlamaConfig;
   tied: boolean;
-  /** data-loader position: the next micro-batch index of the seeded order */
-  data: {
-    dir: string;
-    seed: number;
-    batch_size: number;
-    grad_accum: number;
-    seq_len: number;
-    next_batch: number;
-    train_rows: number;
-    tokenizer_hash: string;
-  };
+  /** data-loader position: the next micro-batch index of the seeded order, plus what the stage checks on resume */
+  data: { seed: number; next_batch: number; [key: string]: unknown };
   /** RNG state: what random streams training uses after initialisation */
   rng: { init_seed: number; data_seed: number; draws_after_init: 0 };
   lr: number;
@@ -274,7 +269,8 @@ export function readTrainerState(dir: string): TrainerState {
     throw new Llama2Error(`checkpoint ${path}: ${code === 'ENOENT' ? 'missing (not a training checkpoint)' : `invalid JSON (${(e as Error).message})`}`);
   }
   check(s.format === TRAINER_STATE_FORMAT, `checkpoint ${path}: expected format "${TRAINER_STATE_FORMAT}" but found ${JSON.stringify(s.format)}`);
-  check(s.version === TRAINER_STATE_VERSION, `checkpoint ${path}: expected version ${TRAINER_STATE_VERSION} but found ${s.version}`);
+  check(s.version === TRAINER_STATE_VERSION || s.version === 1, `checkpoint ${path}: expected version 1 or ${TRAINER_STATE_VERSION} but found ${s.version}`);
+  if (s.version === 1) s.stage = 'pretrain';
   check(Number.isInteger(s.step) && s.step >= 0, `checkpoint ${path}: "step" must be a non-negative integer, found ${s.step}`);
   return s;
 }
