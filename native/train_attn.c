@@ -1,21 +1,24 @@
 /*
- * Causal grouped-query attention for training, forward and backward, over B sequences of T
- * positions that all start at position 0 (see train.h; the KV-cache attention of inference is
- * attention.c). Query head h reads kv head h / (NH/NKV); s = 1/sqrt(HS).
+ * Causal grouped-query attention for training, forward and backward, over B rows of T positions
+ * (see train.h; the KV-cache attention of inference is attention.c). Query head h reads kv head
+ * h / (NH/NKV); s = 1/sqrt(HS). A row is one sequence (plain causal), or, with starts, several
+ * packed segments that each see only themselves: query t sees keys starts[t] ≤ j ≤ t.
  *
- * Forward, per (sequence, query head), in blocks of BQ query rows: S = Q·Kᵀ over the keys the
- * block can see (the causal triangle plus its diagonal block), P = softmax(s·S) row by row with
- * the causal mask, O = P·V; it saves lse = log Σ exp(s·S) per query row, so the backward rebuilds
- * P = exp(s·S − lse) without another max/sum pass and never keeps a T×T matrix per head.
- * Backward, per (sequence, kv head), for every query head of the group, per block:
+ * Forward, per (row, query head), in blocks of BQ query rows r0 .. n−1: S = Q·Kᵀ over the keys
+ * lo .. n−1 the block can see (lo = the block's smallest start, starts[r0], as starts never
+ * decrease; 0 when plain: a packed row skips the keys of earlier segments and costs less),
+ * P = softmax(s·S) row by row over each query's own keys with the rest zeroed, O = P·V; it
+ * saves lse = log Σ exp(s·S) per query row, so the backward rebuilds P = exp(s·S − lse) without
+ * another max/sum pass and never keeps a T×T matrix per head.
+ * Backward, per (row, kv head), for every query head of the group, per block (same keys lo .. n−1):
  *   P as above, dV += Pᵀ·dO, dP = dO·Vᵀ, dS = P ⊙ (dP − rowsum(dO ⊙ O))·s,
  *   dQ += dS·K, dK += dSᵀ·Q.
  * All products are gemm_st calls on strided views of the (B·T, heads·HS) activations (no copies).
- * Work items (a sequence and a head, or a kv head in the backward) go to threads from a shared
+ * Work items (a row and a head, or a kv head in the backward) go to threads from a shared
  * counter; each item owns the gradient rows it writes and sums in a fixed order, so results do
  * not depend on the thread count.
  *
- * Legend: B = sequences, T = positions, NH / NKV = query / kv heads, HS = head size,
+ * Legend: B = rows, T = positions, NH / NKV = query / kv heads, HS = head size,
  * BQ = query rows per block.
  */
 #include <math.h>
@@ -61,22 +64,26 @@ static void fwd_worker(void *arg, int ith, int nth) {
     const float *Q = j->q + (long)b * s.T * qW + (long)h * s.HS;
     const float *K = j->k + (long)b * s.T * kvW + (long)kv * s.HS;
     const float *V = j->v + (long)b * s.T * kvW + (long)kv * s.HS;
+    const int32_t *st = s.starts ? s.starts + (long)b * s.T : NULL;
     float *O = j->out + (long)b * s.T * qW + (long)h * s.HS;
     float *L = j->lse + (long)item * s.T;
     for (int r0 = 0; r0 < s.T; r0 += BQ) {
       const int rows = s.T - r0 < BQ ? s.T - r0 : BQ, n = r0 + rows;
-      mm(S, n, Q + r0 * qW, qW, 1, K, 1, kvW, rows, n, s.HS, 0); /* (rows, n) = Q·Kᵀ */
+      const int lo = st ? st[r0] : 0, w = n - lo; /* keys lo .. n−1 */
+      mm(S, w, Q + r0 * qW, qW, 1, K + lo * kvW, 1, kvW, rows, w, s.HS, 0); /* (rows, w) = Q·Kᵀ */
       for (int i = 0; i < rows; i++) {
-        float *row = S + (long)i * n;
-        const int valid = r0 + i + 1;
-        tr->scale(valid, row, scale);
-        const float m = tr->max(valid, row);
-        const double sum = tr->exp_sum(valid, row, m);
+        float *row = S + (long)i * w;
+        const int first = st ? st[r0 + i] - lo : 0, valid = r0 + i + 1 - lo - first; /* keys first .. first+valid−1 */
+        float *x = row + first;
+        tr->scale(valid, x, scale);
+        const float m = tr->max(valid, x);
+        const double sum = tr->exp_sum(valid, x, m);
         L[r0 + i] = (float)(m + log(sum));
-        tr->scale(valid, row, (float)(1.0 / sum));
-        memset(row + valid, 0, sizeof(float) * (size_t)(n - valid));
+        tr->scale(valid, x, (float)(1.0 / sum));
+        memset(row, 0, sizeof(float) * (size_t)first);
+        memset(x + valid, 0, sizeof(float) * (size_t)(w - first - valid));
       }
-      mm(O + r0 * qW, qW, S, n, 1, V, kvW, 1, rows, s.HS, n, 0); /* (rows, HS) = P·V */
+      mm(O + r0 * qW, qW, S, w, 1, V + lo * kvW, kvW, 1, rows, s.HS, w, 0); /* (rows, HS) = P·V */
     }
   }
 }
@@ -114,6 +121,7 @@ static void bwd_worker(void *arg, int ith, int nth) {
     const long kvOff = (long)b * s.T * kvW + (long)kv * s.HS;
     const float *K = j->k + kvOff, *V = j->v + kvOff;
     float *dK = j->dk ? j->dk + kvOff : NULL, *dV = j->dv ? j->dv + kvOff : NULL;
+    const int32_t *st = s.starts ? s.starts + (long)b * s.T : NULL;
     for (int h = kv * rep; h < (kv + 1) * rep; h++) {
       const long qOff = (long)b * s.T * qW + (long)h * s.HS;
       const float *Q = j->q + qOff, *dO = j->dout + qOff, *O = j->o + qOff;
@@ -121,25 +129,30 @@ static void bwd_worker(void *arg, int ith, int nth) {
       const float *L = j->lse_in + ((long)b * s.NH + h) * s.T;
       for (int r0 = 0; r0 < s.T; r0 += BQ) {
         const int rows = s.T - r0 < BQ ? s.T - r0 : BQ, n = r0 + rows;
-        mm(P, n, Q + r0 * qW, qW, 1, K, 1, kvW, rows, n, s.HS, 0); /* (rows, n) = Q·Kᵀ */
+        const int lo = st ? st[r0] : 0, w = n - lo; /* keys lo .. n−1, as in the forward */
+        const float *Kb = K + lo * kvW, *Vb = V + lo * kvW;
+        mm(P, w, Q + r0 * qW, qW, 1, Kb, 1, kvW, rows, w, s.HS, 0); /* (rows, w) = Q·Kᵀ */
         for (int i = 0; i < rows; i++) {
-          float *row = P + (long)i * n;
-          const int valid = r0 + i + 1;
-          tr->scale(valid, row, scale);
-          tr->exp_sum(valid, row, L[r0 + i]); /* P = exp(s·S − lse) */
-          memset(row + valid, 0, sizeof(float) * (size_t)(n - valid));
+          float *row = P + (long)i * w;
+          const int first = st ? st[r0 + i] - lo : 0, valid = r0 + i + 1 - lo - first;
+          tr->scale(valid, row + first, scale);
+          tr->exp_sum(valid, row + first, L[r0 + i]); /* P = exp(s·S − lse) */
+          memset(row, 0, sizeof(float) * (size_t)first);
+          memset(row + first + valid, 0, sizeof(float) * (size_t)(w - first - valid));
         }
-        if (dV) mm(dV, kvW, P, 1, n, dO + r0 * qW, qW, 1, n, s.HS, rows, 1); /* dV (n, HS) += Pᵀ·dO */
+        if (dV) mm(dV + lo * kvW, kvW, P, 1, w, dO + r0 * qW, qW, 1, w, s.HS, rows, 1); /* dV (w, HS) += Pᵀ·dO */
         if (!dQ && !dK) continue;
-        mm(dP, n, dO + r0 * qW, qW, 1, V, 1, kvW, rows, n, s.HS, 0); /* (rows, n) = dO·Vᵀ */
+        mm(dP, w, dO + r0 * qW, qW, 1, Vb, 1, kvW, rows, w, s.HS, 0); /* (rows, w) = dO·Vᵀ */
         for (int i = 0; i < rows; i++) {
-          const int valid = r0 + i + 1;
+          float *row = dP + (long)i * w;
+          const int first = st ? st[r0 + i] - lo : 0, valid = r0 + i + 1 - lo - first;
           const float d = tr->dot(s.HS, dO + (r0 + i) * qW, O + (r0 + i) * qW); /* Σ_j P·dP = dO·O */
-          tr->dsoftmax(valid, dP + (long)i * n, P + (long)i * n, d, scale);
-          memset(dP + (long)i * n + valid, 0, sizeof(float) * (size_t)(n - valid));
+          tr->dsoftmax(valid, row + first, P + (long)i * w + first, d, scale);
+          memset(row, 0, sizeof(float) * (size_t)first);
+          memset(row + first + valid, 0, sizeof(float) * (size_t)(w - first - valid));
         }
-        if (dQ) mm(dQ + r0 * qW, qW, dP, n, 1, K, kvW, 1, rows, s.HS, n, 1);  /* dQ (rows, HS) += dS·K */
-        if (dK) mm(dK, kvW, dP, 1, n, Q + r0 * qW, qW, 1, n, s.HS, rows, 1); /* dK (n, HS) += dSᵀ·Q */
+        if (dQ) mm(dQ + r0 * qW, qW, dP, w, 1, Kb, kvW, 1, rows, s.HS, w, 1);  /* dQ (rows, HS) += dS·K */
+        if (dK) mm(dK + lo * kvW, kvW, dP, 1, w, Q + r0 * qW, qW, 1, w, s.HS, rows, 1); /* dK (w, HS) += dSᵀ·Q */
       }
     }
   }
