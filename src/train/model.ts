@@ -176,9 +176,10 @@ export function lmLoss(
 }
 
 /**
- * Per-token log-probs of `targets` under the model (B*T): logp[n] = log p(targets[n] | inputs[..n]).
- * A Var, so a PPO objective can back-propagate through it; on a non-recording tape it is a plain
- * evaluation (the frozen reference policy).
+ * Per-token log-probs of `targets` under the model (B*T): logp[n] = log p(targets[n] | inputs[..n])
+ * (with a layout, the inputs of n's own segment only). A Var, so a PPO objective can
+ * back-propagate through it; on a non-recording tape it is a plain evaluation (the frozen
+ * reference policy).
  */
 export function sequenceLogprobs(
   tape: Tape, m: TrainModel, inputs: Int32Array, targets: Int32Array, B: number, T: number, layout?: RowLayout,
