@@ -7,23 +7,32 @@
  *                of the read probe's figure
  *   prefill      GFLOP/s of matmul with T = 64 rows for a few weight dtypes (quantized weights: int8
  *                activations and integer tiles; F16: decoded tiles and the f32 GEMM)
+ *   attn         training attention forward + backward at T = 512 (stories15M heads), plain causal
+ *                and packed rows of ~64-token segments (block-diagonal), timed alternately: ms per
+ *                call pair, GFLOP/s of the work each needs, packed time as a share of causal time
  *
  * Each kernel is first checked against float64 values computed here (sampled outputs), then timed
  * with 1 and 2 threads. Figures are medians of repetitions (best in brackets); the machine is shared
  * and noisy, so compare numbers taken in one run.
- * Usage: node dist/bench/kernels.js [--full] [--threads=1,2]   (or: npx tsx bench/kernels.ts)
- * --full adds the vocabulary-sized shapes and more repetitions. This file is not a test.
+ * Usage: node dist/bench/kernels.js [--full] [--threads=1,2] [--only=read,gemm,matvec,prefill,attn]
+ * (or: npx tsx bench/kernels.ts). --full adds the vocabulary-sized shapes and more repetitions;
+ * --only runs the named sections (matvec also runs the read probe it is compared with).
+ * This file is not a test.
  */
 import { randomFillSync } from 'node:crypto';
 import { nativeBackend, nativeLoadError } from '../src/backend/native.js';
+import { refBackend } from '../src/backend/ref.js';
+import { packedLayout } from '../src/train/model.js';
 import { q8RoundingBound } from '../src/backend/q8act.js';
 import { DTYPE_LAYOUT, decodeRange, f32ToBf16, f32ToF16, type DType, type WeightTensor } from '../src/tensor.js';
-import type { GemmLayout } from '../src/backend/types.js';
+import type { AttnShape, GemmLayout } from '../src/backend/types.js';
 import { rand } from './util.js';
 
 const argv = process.argv.slice(2);
 const FULL = argv.includes('--full');
 const THREADS = (argv.find((a) => a.startsWith('--threads='))?.slice(10) ?? '1,2').split(',').map(Number);
+const ONLY = argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
+const want = (section: string) => !ONLY || ONLY.includes(section);
 const TIME_MS = FULL ? 1500 : 400; // time budget per measurement
 const MATVEC_BYTES = 96 << 20; // 3× a 32 MiB L3: weights come from DRAM
 
@@ -62,16 +71,18 @@ console.log(`native backend: ISA ${nb.isa()} (supported: ${nb.supportedIsas().jo
 console.log(`${'kernel'.padEnd(8)} ${'shape'.padEnd(30)} ${THREADS.map((t) => `${t} thread${t > 1 ? 's' : ''}`.padStart(18)).join(' ')}`);
 
 // ---- read bandwidth probe
-const probeBuf = new Float32Array(MATVEC_BYTES / 4).fill(0.5);
-const probeSum = nb.readProbe(probeBuf, 1);
-if (probeSum !== probeBuf.length * 0.5) throw new Error(`read probe: Σx = ${probeSum}, want ${probeBuf.length * 0.5}`);
 const probeGBs: number[] = [];
-report('read', `${MATVEC_BYTES >> 20} MiB, Σx (4-row f32 matvec)`, THREADS.map((th) => {
-  nb.setThreads(th);
-  const t = time(() => nb.readProbe(probeBuf, 1));
-  probeGBs.push(MATVEC_BYTES / t.med / 1e9);
-  return `${fmt(MATVEC_BYTES / t.med / 1e9)} (${fmt(MATVEC_BYTES / t.best / 1e9).trim()}) GB/s`;
-}));
+if (want('read') || want('matvec')) {
+  const probeBuf = new Float32Array(MATVEC_BYTES / 4).fill(0.5);
+  const probeSum = nb.readProbe(probeBuf, 1);
+  if (probeSum !== probeBuf.length * 0.5) throw new Error(`read probe: Σx = ${probeSum}, want ${probeBuf.length * 0.5}`);
+  report('read', `${MATVEC_BYTES >> 20} MiB, Σx (4-row f32 matvec)`, THREADS.map((th) => {
+    nb.setThreads(th);
+    const t = time(() => nb.readProbe(probeBuf, 1));
+    probeGBs.push(MATVEC_BYTES / t.med / 1e9);
+    return `${fmt(MATVEC_BYTES / t.med / 1e9)} (${fmt(MATVEC_BYTES / t.best / 1e9).trim()}) GB/s`;
+  }));
+}
 
 // ---- GEMM
 const gemmShapes: Array<[string, number, number, number, GemmLayout]> = [
@@ -83,7 +94,7 @@ const gemmShapes: Array<[string, number, number, number, GemmLayout]> = [
   ['bwd dW2 = dYᵀ·h', 288, 768, 2048, 'TN'],
   ...(FULL ? [['fwd x·Wclsᵀ', 2048, 32000, 288, 'NT'], ['bwd dWcls', 32000, 288, 2048, 'TN']] as Array<[string, number, number, number, GemmLayout]> : []),
 ];
-for (const [label, M, N, K, layout] of gemmShapes) {
+for (const [label, M, N, K, layout] of want('gemm') ? gemmShapes : []) {
   const a = rand(M * K, 1); // NT/NN: (M, K); TN: (K, M)
   const b = rand(N * K, 2); // NT: (N, K); NN/TN: (K, N)
   const c = new Float32Array(M * N);
@@ -134,7 +145,7 @@ function randomWeight(dtype: DType, K: number): WeightTensor {
 
 const MATVEC_DTYPES: DType[] = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q4_K', 'Q5_K', 'Q6_K', 'Q3_K', 'Q2_K'];
 const K = 4096;
-for (const dtype of MATVEC_DTYPES) {
+for (const dtype of want('matvec') ? MATVEC_DTYPES : []) {
   const w = randomWeight(dtype, K);
   const N = w.shape[0]!;
   const x = rand(K, 5);
@@ -158,7 +169,7 @@ for (const dtype of MATVEC_DTYPES) {
 }
 
 // ---- prefill: T = 64 rows through the same weights
-for (const dtype of ['F16', 'Q8_0', 'Q4_0', 'Q4_K'] as DType[]) {
+for (const dtype of want('prefill') ? ['F16', 'Q8_0', 'Q4_0', 'Q4_K'] as DType[] : []) {
   const Tp = 64, N = 4096;
   const full = randomWeight(dtype, K);
   const w: WeightTensor = { dtype, shape: [N, K], data: full.data.subarray(0, (N * full.data.length) / full.shape[0]!) };
@@ -180,5 +191,52 @@ for (const dtype of ['F16', 'Q8_0', 'Q4_0', 'Q4_K'] as DType[]) {
     const t = time(() => nb.matmul(y, x, w, Tp));
     return `${fmt(flops / t.med / 1e9)} (${fmt(flops / t.best / 1e9).trim()}) GF/s`;
   }), nb.matmulUsesInt8(dtype, Tp) ? 'int8 tiles' : 'decode tile + gemm');
+}
+
+// ---- training attention: plain causal vs packed rows (block-diagonal causal), forward + backward
+if (want('attn')) {
+  const Ta = 512, B = 4;
+  const base: AttnShape = { B, T: Ta, NH: 6, NKV: 6, HS: 48 }; // (stories15M heads)
+  const r = rand(B * 16, 7);
+  const lengths = Array.from({ length: B }, (_, b) => { // segments of 33..96 tokens, the rest padding
+    const row: number[] = [];
+    for (let t = 0, i = 0; t + 96 <= Ta; i++) { const len = 33 + Math.floor((r[b * 16 + i]! + 0.5) * 64); row.push(len); t += len; }
+    return row;
+  });
+  const packed: AttnShape = { ...base, starts: packedLayout(lengths, Ta).starts };
+  const qn = B * Ta * base.NH * base.HS, kn = B * Ta * base.NKV * base.HS;
+  const q = rand(qn, 11), k = rand(kn, 12), v = rand(kn, 13), dout = rand(qn, 14);
+  const out = new Float32Array(qn), lse = new Float32Array(B * base.NH * Ta);
+  const dq = new Float32Array(qn), dk = new Float32Array(kn), dv = new Float32Array(kn);
+  const pair = (s: AttnShape) => { nb.attentionTrain(out, lse, q, k, v, s); nb.attentionTrainBackward(dq, dk, dv, dout, q, k, v, out, lse, s); };
+  for (const s of [base, packed]) { // validate the forward of row 0 against the reference
+    const one: AttnShape = { ...s, B: 1, ...(s.starts ? { starts: s.starts.subarray(0, Ta) } : {}) };
+    const want0 = new Float32Array(qn / B), lse0 = new Float32Array(base.NH * Ta);
+    refBackend.attentionTrain(want0, lse0, q, k, v, one);
+    nb.attentionTrain(out, lse, q, k, v, s);
+    for (let i = 0; i < want0.length; i++) {
+      if (!(Math.abs(out[i]! - want0[i]!) <= 1e-5)) throw new Error(`attn ${s.starts ? 'packed' : 'causal'}: out[${i}] = ${out[i]} but the reference gives ${want0[i]}`);
+    }
+  }
+  /** multiply-adds the masks keep: Σ over query rows of the keys each sees, × HS × heads × (2 fwd + 5 bwd) × 2 flops */
+  const flopsOf = (s: AttnShape) => {
+    let keys = 0;
+    for (let n = 0; n < B * Ta; n++) keys += (n % Ta) + 1 - (s.starts ? s.starts[n]! : 0);
+    return keys * base.HS * base.NH * 7 * 2;
+  };
+  // causal and packed calls alternate, so both see the same load on a shared machine
+  const shapes = [base, packed];
+  const timed = THREADS.map((th) => {
+    nb.setThreads(th);
+    const ts: number[][] = [[], []];
+    const end = performance.now() + 2 * TIME_MS;
+    while (ts[0]!.length < 5 || (performance.now() < end && ts[0]!.length < 500)) {
+      shapes.forEach((s, i) => { const t0 = performance.now(); pair(s); ts[i]!.push(performance.now() - t0); });
+    }
+    return ts.map((x) => x.sort((a, b) => a - b)[Math.floor(x.length / 2)]!); // median ms of each
+  });
+  shapes.forEach((s, i) => report('attn', `${s.starts ? 'packed' : 'causal'} B=${B} T=${Ta} 6×48${s.starts ? ' segs~64' : ''}`,
+    timed.map((m) => `${fmt(m[i]!)} ms ${fmt(flopsOf(s) / m[i]! / 1e6).trim()} GF/s`), 'fwd+bwd, median'));
+  report('attn', 'packed / causal time', timed.map((m) => `${fmt((100 * m[1]!) / m[0]!, 0)}%`));
 }
 nb.setThreads(Math.max(...THREADS));

@@ -1,11 +1,13 @@
 /*
  * N-API glue of the training kernels (train.h): checks every argument that could make a kernel
- * touch memory out of bounds (types, lengths, ids, positions, head counts), then calls the kernel
- * under the addon's kernel mutex (addon.c). A gradient argument may be null (not wanted). The
- * JavaScript face is the training section of src/backend/native.ts; no kernel code here.
+ * touch memory out of bounds (types, lengths, ids, positions, head counts, the segment starts of
+ * packed attention rows), then calls the kernel under the addon's kernel mutex (addon.c). A
+ * gradient argument may be null (not wanted). The JavaScript face is the training section of
+ * src/backend/native.ts; no kernel code here.
  *
  * Exports: xentForward xentBackward adamw sumSquares rmsnormBackward swigluForward swigluBackward
- * ropeRotate attentionTrain attentionTrainBackward.
+ * ropeRotate attentionTrain attentionTrainBackward, and ATTN_STARTS (true: the attention kernels
+ * take the optional segment starts argument; an addon built before them lacks it).
  */
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -206,14 +208,40 @@ static napi_value js_rope_rotate(napi_env env, napi_callback_info info) {
   return unlock_check(env);
 }
 
-/* reads B, T, NH, NKV, HS from argv[i..i+4] and checks the head grouping */
+/* the first position n of starts (B·T) that is not a valid segment start, or −1: every row
+ * begins a segment (starts[b·T] = 0) and each later position continues the previous one's
+ * segment or begins its own (starts[b·T + t] ∈ {starts[b·T + t − 1], t}); *want gets the
+ * expected values */
+static long bad_start(const int32_t *starts, int64_t B, int64_t T, int32_t want[2]) {
+  for (int64_t b = 0; b < B; b++) {
+    for (int64_t t = 0; t < T; t++) {
+      const int32_t st = starts[b * T + t], prev = t ? starts[b * T + t - 1] : 0;
+      if (st == prev || st == t) continue;
+      want[0] = prev;
+      want[1] = (int32_t)t;
+      return (long)(b * T + t);
+    }
+  }
+  return -1;
+}
+
+/* reads B, T, NH, NKV, HS from argv[i..i+4], checks the head grouping, and the optional segment
+ * starts (Int32Array (B·T) or null / absent) at argv[i+5] */
 #define SHAPE(i, fn) \
   INT(i, B, fn); INT(i + 1, T, fn); INT(i + 2, NH, fn); INT(i + 3, NKV, fn); INT(i + 4, HS, fn); \
   if (NKV == 0 || NH % NKV != 0) FAIL("native %s: %d query heads is not a multiple of %d kv heads", fn, (int)NH, (int)NKV); \
-  const attn_shape shape = { (int)B, (int)T, (int)NH, (int)NKV, (int)HS }; \
+  ARR(i + 5, starts, napi_int32_array, "Int32Array", fn, 1); \
+  NEED(starts, (double)B * T, fn, "B*T"); \
+  if (starts.p) { \
+    int32_t want_[2]; \
+    const long bad_ = bad_start(starts.p, B, T, want_); \
+    if (bad_ >= 0) FAIL_RANGE("native %s: starts[%ld] (row %ld, position %ld) is %d, expected %d or %d", fn, bad_, \
+                              bad_ / (long)T, bad_ % (long)T, ((int32_t *)starts.p)[bad_], want_[0], want_[1]); \
+  } \
+  const attn_shape shape = { (int)B, (int)T, (int)NH, (int)NKV, (int)HS, starts.p }; \
   const double qn = (double)B * T * NH * HS, kn = (double)B * T * NKV * HS, ln = (double)B * NH * T
 
-/* attentionTrain(out, lse, q, k, v, B, T, NH, NKV, HS) */
+/* attentionTrain(out, lse, q, k, v, B, T, NH, NKV, HS, starts?) */
 static napi_value js_attention_train(napi_env env, napi_callback_info info) {
   napi_value argv[MAX_ARGS];
   if (!get_args(env, info, 10, argv)) FAIL_TYPE("native attentionTrain: expected 10 arguments");
@@ -230,7 +258,7 @@ static napi_value js_attention_train(napi_env env, napi_callback_info info) {
   return unlock_check(env);
 }
 
-/* attentionTrainBackward(dq | null, dk | null, dv | null, dout, q, k, v, out, lse, B, T, NH, NKV, HS) */
+/* attentionTrainBackward(dq | null, dk | null, dv | null, dout, q, k, v, out, lse, B, T, NH, NKV, HS, starts?) */
 static napi_value js_attention_train_backward(napi_env env, napi_callback_info info) {
   napi_value argv[MAX_ARGS];
   const char *fn = "attentionTrainBackward";
@@ -269,4 +297,7 @@ void train_exports(napi_env env, napi_value exports) {
   export_fn(env, exports, "ropeRotate", js_rope_rotate);
   export_fn(env, exports, "attentionTrain", js_attention_train);
   export_fn(env, exports, "attentionTrainBackward", js_attention_train_backward);
+  napi_value yes;
+  napi_get_boolean(env, true, &yes);
+  napi_set_named_property(env, exports, "ATTN_STARTS", yes);
 }

@@ -1,8 +1,9 @@
 /*
  * The training kernels of the native backend (what src/backend/types.ts lists under "training
  * kernels"): fused cross-entropy, AdamW, sum of squares, RMSNorm backward, SwiGLU forward and
- * backward, RoPE rotation, and batched causal attention forward and backward. addon_train.c is
- * their N-API glue; src/backend/ref.ts holds the reference each one is tested against.
+ * backward, RoPE rotation, and batched causal attention (plain or packed) forward and backward.
+ * addon_train.c is their N-API glue; src/backend/ref.ts holds the reference each one is tested
+ * against.
  *
  * Conventions: backward kernels ACCUMULATE (+=) into gradients and skip a NULL gradient; every
  * reduction has a fixed order that depends on neither the thread count nor scheduling, so a
@@ -69,9 +70,13 @@ void swiglu_backward(float *da, float *db, const float *dh, const float *a, cons
 int rope_rotate(float *y, const float *x, int T, int nHeads, int hs, const int32_t *pos, double theta,
                 int inverse, int accumulate);
 
-/* ---- train_attn.c: causal attention over B sequences of T positions (all start at 0) */
-typedef struct { int B, T, NH, NKV, HS; } attn_shape;
-/* out (B·T, NH·HS); lse (B, NH, T) = log Σ exp of each query row's scaled scores */
+/* ---- train_attn.c: causal attention over B rows of T positions, optionally packed: starts (B·T)
+ * gives the index within its row of the first position of each position's segment, and query t
+ * sees keys starts[b·T + t] ≤ j ≤ t (block-diagonal causal attention); NULL = plain causal.
+ * starts must be valid (starts[b·T] = 0, starts[b·T + t] ∈ {starts[b·T + t − 1], t}); the
+ * caller checks it (addon_train.c). */
+typedef struct { int B, T, NH, NKV, HS; const int32_t *starts; } attn_shape;
+/* out (B·T, NH·HS); lse (B, NH, T) = log Σ exp of each query row's scaled scores over its keys */
 void attn_train_forward(float *out, float *lse, const float *q, const float *k, const float *v, attn_shape s);
 /* dq (B·T, NH·HS), dk, dv (B·T, NKV·HS) += gradients for dout; any may be NULL */
 void attn_train_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k,

@@ -21,6 +21,8 @@ import { Llama2Error } from '../src/util/errors.js';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { rng, randn } from './helpers/random.js';
+import { expectClose } from './helpers/compare.js';
+import { kernelTargets } from './helpers/targets.js';
 
 /** f32-accumulating kernels vs float64 ones, relative to Σ|terms| of each output. */
 const F32_REL_TOL = 1e-5;
@@ -37,41 +39,10 @@ const INT8_EXACT_TOL = 1e-5;
 // ---------------------------------------------------------------------------------------------
 // targets
 
-interface Target { name: string; be: Backend; setup: () => void; isRef: boolean }
-const targets: Target[] = [{ name: 'ref', be: refBackend, setup: () => {}, isRef: true }];
-if (nativeBackend) {
-  const nb = nativeBackend;
-  const isas = nb.supportedIsas();
-  for (const isa of isas) {
-    const threadCounts = isa === isas[isas.length - 1] ? [1, 2, 3] : [1, 2];
-    for (const th of threadCounts) {
-      targets.push({ name: `native/${isa}/${th}t`, be: nb, isRef: false, setup: () => { nb.setIsa(isa as NativeIsa); nb.setThreads(th); } });
-    }
-  }
-} else {
-  console.log(`# NOTICE: native backend not tested — the addon did not load: ${nativeLoadError}`);
-  test('native backend (addon not loaded)', { skip: `native addon not loaded: ${nativeLoadError}` }, () => {});
-}
+const targets = kernelTargets('backend', (_isa, last) => (last ? [1, 2, 3] : [1, 2]));
 
 // ---------------------------------------------------------------------------------------------
 // data and comparison helpers
-
-
-/** Asserts |got[i] − want[i]| ≤ tol(i) everywhere; on failure prints the first mismatches and the max error. */
-function expectClose(what: string, got: ArrayLike<number>, want: ArrayLike<number>, tol: (i: number) => number): void {
-  assert.equal(got.length, want.length, `${what}: length`);
-  const bad: string[] = [];
-  let maxErr = 0;
-  let maxAt = -1;
-  for (let i = 0; i < want.length; i++) {
-    const err = Math.abs(got[i]! - want[i]!);
-    if (!(err <= tol(i))) {
-      if (bad.length < 5) bad.push(`[${i}] got ${got[i]} want ${want[i]} (err ${err.toExponential(2)}, tol ${tol(i).toExponential(2)})`);
-      if (!(err <= maxErr)) { maxErr = err; maxAt = i; }
-    }
-  }
-  if (bad.length) assert.fail(`${what}: ${bad.length}+ mismatches, max err ${maxErr} at ${maxAt}\n  ${bad.join('\n  ')}`);
-}
 
 /** Σ_k |op(A)[m,k]·op(B)[k,n]| for every (m, n): the scale of f32 rounding in a product. */
 function absProduct(a: Float32Array, b: Float32Array, M: number, N: number, K: number, layout: GemmLayout): Float32Array {

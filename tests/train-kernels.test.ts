@@ -15,13 +15,15 @@ import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AttnShape, Backend, GemmLayout } from '../src/backend/types.js';
 import { refBackend } from '../src/backend/ref.js';
-import { nativeBackend, nativeLoadError, type NativeIsa } from '../src/backend/native.js';
+import { nativeBackend } from '../src/backend/native.js';
 import { makeConfig } from '../src/model/config.js';
 import { Tape } from '../src/train/tape.js';
 import { initModelWeights, zeroGrads } from '../src/train/params.js';
 import { lmLoss, trainModel } from '../src/train/model.js';
 import { AdamW, clipCoefficient } from '../src/train/optim.js';
 import { rng, randn } from './helpers/random.js';
+import { expectClose, maxAbs } from './helpers/compare.js';
+import { kernelTargets } from './helpers/targets.js';
 
 /** f32 kernels vs the float64 reference, relative to the scale of the terms. */
 const F32_REL_TOL = 2e-5;
@@ -30,39 +32,7 @@ const EXP_REL_TOL = 1e-6;
 /** attention gradients (f32 products over T·HS terms) vs float64, relative to the largest gradient. */
 const ATTN_GRAD_TOL = 1e-4;
 
-interface Target { name: string; be: Backend; setup: () => void; isRef: boolean }
-const targets: Target[] = [{ name: 'ref', be: refBackend, setup: () => {}, isRef: true }];
-if (nativeBackend) {
-  const nb = nativeBackend;
-  for (const isa of nb.supportedIsas()) {
-    for (const th of [1, 2, 3]) targets.push({ name: `native/${isa}/${th}t`, be: nb, isRef: false, setup: () => { nb.setIsa(isa as NativeIsa); nb.setThreads(th); } });
-  }
-} else {
-  console.log(`# NOTICE: native training kernels not tested — the addon did not load: ${nativeLoadError}`);
-  test('native training kernels (addon not loaded)', { skip: `native addon not loaded: ${nativeLoadError}` }, () => {});
-}
-
-function maxAbs(x: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i]!));
-  return m;
-}
-
-/** Asserts |got[i] − want[i]| ≤ tol(i) everywhere; on failure prints the first mismatches and the max error. */
-function expectClose(what: string, got: ArrayLike<number>, want: ArrayLike<number>, tol: (i: number) => number): void {
-  assert.equal(got.length, want.length, `${what}: length`);
-  const bad: string[] = [];
-  let worst = 0;
-  let worstAt = -1;
-  for (let i = 0; i < want.length; i++) {
-    const err = Math.abs(got[i]! - want[i]!);
-    if (!(err <= tol(i))) {
-      if (bad.length < 5) bad.push(`[${i}] got ${got[i]} want ${want[i]} (err ${err.toExponential(2)}, tol ${tol(i).toExponential(2)})`);
-      if (!(err <= worst)) { worst = err; worstAt = i; }
-    }
-  }
-  if (bad.length) assert.fail(`${what}: ${bad.length}+ mismatches, max err ${worst} at ${worstAt}\n  ${bad.join('\n  ')}`);
-}
+const targets = kernelTargets('training kernels', () => [1, 2, 3]);
 
 /** `fn` run on the reference backend (the expected values), once per key for all targets */
 const memo = new Map<string, unknown>();

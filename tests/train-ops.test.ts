@@ -103,13 +103,17 @@ function rope64(x: Float64Array, nH: number, HS: number, pos: Int32Array, theta:
   return y;
 }
 
-function attention64(q: Float64Array, k: Float64Array, v: Float64Array, B: number, T: number, NH: number, NKV: number, HS: number): Float64Array {
+/** causal attention; with starts (B*T), query t of row b sees keys starts[b*T + t] ≤ s ≤ t only */
+function attention64(
+  q: Float64Array, k: Float64Array, v: Float64Array, B: number, T: number, NH: number, NKV: number, HS: number, starts?: Int32Array,
+): Float64Array {
   const out = new Float64Array(q.length);
   for (let b = 0; b < B; b++) for (let h = 0; h < NH; h++) {
     const j = Math.floor(h / (NH / NKV));
     for (let t = 0; t < T; t++) {
+      const s0 = starts ? starts[b * T + t]! : 0;
       const sc: number[] = [];
-      for (let s = 0; s <= t; s++) {
+      for (let s = s0; s <= t; s++) {
         let d = 0;
         for (let c = 0; c < HS; c++) d += q[(b * T + t) * NH * HS + h * HS + c]! * k[(b * T + s) * NKV * HS + j * HS + c]!;
         sc.push(d / Math.sqrt(HS));
@@ -119,7 +123,7 @@ function attention64(q: Float64Array, k: Float64Array, v: Float64Array, B: numbe
       const sum = e.reduce((a, z) => a + z, 0);
       for (let c = 0; c < HS; c++) {
         let o = 0;
-        for (let s = 0; s <= t; s++) o += (e[s]! / sum) * v[(b * T + s) * NKV * HS + j * HS + c]!;
+        for (let s = s0; s <= t; s++) o += (e[s - s0]! / sum) * v[(b * T + s) * NKV * HS + j * HS + c]!;
         out[(b * T + t) * NH * HS + h * HS + c] = o;
       }
     }
@@ -171,6 +175,17 @@ test('grad check: causal attention, MHA and GQA (query head h reads kv head h //
     check(`attention ${NH}/${NKV}`, [randn(B * T * NH * HS), randn(B * T * NKV * HS), randn(B * T * NKV * HS)],
       (t, [q, k, v]) => attention(t, q!, k!, v!, { B, T, NH, NKV, HS }),
       ([q, k, v]) => attention64(q!, k!, v!, B, T, NH, NKV, HS));
+  }
+});
+
+test('grad check: packed (block-diagonal causal) attention: segments of 1, 2 and 3, padding, GQA', () => {
+  // row 0: segments [0,1) [1,3) [3,6) [6,7); row 1: [0,3) [3,4) [4,7)
+  const starts = Int32Array.from([0, 1, 1, 3, 3, 3, 6, 0, 0, 0, 3, 4, 4, 4]);
+  for (const [NH, NKV] of [[2, 2], [4, 2]] as const) {
+    const B = 2, T = 7, HS = 4;
+    check(`packed attention ${NH}/${NKV}`, [randn(B * T * NH * HS), randn(B * T * NKV * HS), randn(B * T * NKV * HS)],
+      (t, [q, k, v]) => attention(t, q!, k!, v!, { B, T, NH, NKV, HS, starts }),
+      ([q, k, v]) => attention64(q!, k!, v!, B, T, NH, NKV, HS, starts));
   }
 });
 

@@ -13,12 +13,14 @@
  * is src/backend/q8act.ts). prepareModel hands a whole model to the native engine
  * (native/engine.c): one call per forward pass. The training kernels (native/train_*.c,
  * addon_train.c) are bit-identical across thread counts; an addon built before them gets the
- * reference versions (trainKernels below). This file holds no kernel code.
+ * reference versions (trainKernels below), one built before packed attention rows (AttnShape
+ * starts) the reference attention for packed rows. This file holds no kernel code.
  */
 import { availableParallelism } from 'node:os';
 import { addonLoadError, rawAddon } from '../util/addon.js';
 import type { AdamWUpdate, AttnShape, Backend, GemmLayout, PreparedModel, PreparedModelInput } from './types.js';
 import { refBackend } from './ref.js';
+import { checkAttnStarts } from './attn-starts.js';
 import { ffnHiddenDim } from '../model/config.js';
 import type { DType, WeightTensor } from '../tensor.js';
 
@@ -62,11 +64,14 @@ interface Addon {
   swigluBackward?(da: Float32Array | null, db: Float32Array | null, dh: Float32Array, a: Float32Array, b: Float32Array, n: number): void;
   ropeRotate?(y: Float32Array, x: Float32Array, T: number, nHeads: number, headSize: number, pos: Int32Array, theta: number,
     inverse: boolean, accumulate: boolean): void;
+  /** starts: the segment starts of packed rows (AttnShape.starts), only when ATTN_STARTS is set */
   attentionTrain?(out: Float32Array, lse: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array,
-    B: number, T: number, NH: number, NKV: number, HS: number): void;
+    B: number, T: number, NH: number, NKV: number, HS: number, starts?: Int32Array | null): void;
   attentionTrainBackward?(dq: Float32Array | null, dk: Float32Array | null, dv: Float32Array | null, dout: Float32Array,
     q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, lse: Float32Array,
-    B: number, T: number, NH: number, NKV: number, HS: number): void;
+    B: number, T: number, NH: number, NKV: number, HS: number, starts?: Int32Array | null): void;
+  /** true when the attention kernels take segment starts (absent from an addon built before them) */
+  ATTN_STARTS?: boolean;
 }
 
 /** An opaque native engine record (native/engine.h); it borrows the weight memory. */
@@ -224,9 +229,20 @@ function trainKernels(a: Addon): TrainKernels {
     swigluBackward: (da, db, dh, x, y, n) => swigluBackward(da, db, dh, x, y, n),
     ropeRotate: (y, x, T, nHeads, headSize, pos, theta, inverse, accumulate) =>
       ropeRotate(y, x, T, nHeads, headSize, pos, theta, inverse, accumulate),
-    attentionTrain: (out, lse, q, k, v, s: AttnShape) => attentionTrain(out, lse, q, k, v, s.B, s.T, s.NH, s.NKV, s.HS),
-    attentionTrainBackward: (dq, dk, dv, dout, q, k, v, out, lse, s: AttnShape) =>
-      attentionTrainBackward(dq, dk, dv, dout, q, k, v, out, lse, s.B, s.T, s.NH, s.NKV, s.HS),
+    // packed rows: validated here (a Llama2Error naming the position; the addon re-checks for
+    // memory safety); an addon built before packed attention would ignore starts, so ref runs them
+    attentionTrain: (out, lse, q, k, v, s: AttnShape) => {
+      if (!s.starts) return attentionTrain(out, lse, q, k, v, s.B, s.T, s.NH, s.NKV, s.HS);
+      if (!a.ATTN_STARTS) return refBackend.attentionTrain(out, lse, q, k, v, s);
+      checkAttnStarts(s.starts, s.B, s.T, 'attentionTrain');
+      attentionTrain(out, lse, q, k, v, s.B, s.T, s.NH, s.NKV, s.HS, s.starts);
+    },
+    attentionTrainBackward: (dq, dk, dv, dout, q, k, v, out, lse, s: AttnShape) => {
+      if (!s.starts) return attentionTrainBackward(dq, dk, dv, dout, q, k, v, out, lse, s.B, s.T, s.NH, s.NKV, s.HS);
+      if (!a.ATTN_STARTS) return refBackend.attentionTrainBackward(dq, dk, dv, dout, q, k, v, out, lse, s);
+      checkAttnStarts(s.starts, s.B, s.T, 'attentionTrainBackward');
+      attentionTrainBackward(dq, dk, dv, dout, q, k, v, out, lse, s.B, s.T, s.NH, s.NKV, s.HS, s.starts);
+    },
   };
 }
 

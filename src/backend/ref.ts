@@ -8,6 +8,7 @@
  */
 import type { AdamWUpdate, AttnShape, Backend, GemmLayout } from './types.js';
 import { DTYPE_LAYOUT, decodeRange, type WeightTensor } from '../tensor.js';
+import { checkAttnShapeStarts } from './attn-starts.js';
 
 /** Decodes `rows` rows of `w` starting at row `r0` into dst (rows, K). */
 function decodeRows(w: WeightTensor, r0: number, rows: number, K: number, dst: Float32Array): void {
@@ -275,17 +276,25 @@ function ropeRotate(
   }
 }
 
-/** Scaled scores p[j] = q_t·k_j/sqrt(HS) for keys j ≤ t of one (sequence, head) (float64). */
-function attnScores(p: Float64Array, q: Float32Array, k: Float32Array, qo: number, kvo: number, t: number, kvW: number, HS: number): void {
+/** Scaled scores p[j] = q_t·k_j/sqrt(HS) for the keys st ≤ j ≤ t one query sees, of one (row, head) (float64). */
+function attnScores(
+  p: Float64Array, q: Float32Array, k: Float32Array, qo: number, kvo: number, st: number, t: number, kvW: number, HS: number,
+): void {
   const scale = 1 / Math.sqrt(HS);
-  for (let j = 0; j <= t; j++) {
+  for (let j = st; j <= t; j++) {
     let d = 0;
     for (let i = 0; i < HS; i++) d += q[qo + i]! * k[kvo + j * kvW + i]!;
     p[j] = d * scale;
   }
 }
 
+/** The first key query t of row b sees: its segment's start (0 without starts: plain causal). */
+function firstKey(s: AttnShape, b: number, t: number): number {
+  return s.starts ? s.starts[b * s.T + t]! : 0;
+}
+
 function attentionTrain(out: Float32Array, lse: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, s: AttnShape): void {
+  checkAttnShapeStarts(s, 'attentionTrain');
   const { B, T, NH, NKV, HS } = s;
   const qW = NH * HS;
   const kvW = NKV * HS;
@@ -296,14 +305,15 @@ function attentionTrain(out: Float32Array, lse: Float32Array, q: Float32Array, k
       const kvo = b * T * kvW + Math.floor(h / (NH / NKV)) * HS;
       for (let t = 0; t < T; t++) {
         const qo = (b * T + t) * qW + h * HS;
-        attnScores(p, q, k, qo, kvo, t, kvW, HS);
+        const st = firstKey(s, b, t);
+        attnScores(p, q, k, qo, kvo, st, t, kvW, HS);
         let max = -Infinity;
-        for (let j = 0; j <= t; j++) max = Math.max(max, p[j]!);
+        for (let j = st; j <= t; j++) max = Math.max(max, p[j]!);
         let sum = 0;
-        for (let j = 0; j <= t; j++) sum += (p[j] = Math.exp(p[j]! - max));
+        for (let j = st; j <= t; j++) sum += (p[j] = Math.exp(p[j]! - max));
         lse[(b * NH + h) * T + t] = max + Math.log(sum);
         acc.fill(0);
-        for (let j = 0; j <= t; j++) for (let i = 0; i < HS; i++) acc[i] = acc[i]! + p[j]! * v[kvo + j * kvW + i]!;
+        for (let j = st; j <= t; j++) for (let i = 0; i < HS; i++) acc[i] = acc[i]! + p[j]! * v[kvo + j * kvW + i]!;
         for (let i = 0; i < HS; i++) out[qo + i] = acc[i]! / sum;
       }
     }
@@ -314,6 +324,7 @@ function attentionTrainBackward(
   dq: Float32Array | null, dk: Float32Array | null, dv: Float32Array | null, dout: Float32Array, q: Float32Array,
   k: Float32Array, v: Float32Array, out: Float32Array, lse: Float32Array, s: AttnShape,
 ): void {
+  checkAttnShapeStarts(s, 'attentionTrainBackward');
   const { B, T, NH, NKV, HS } = s;
   const qW = NH * HS;
   const kvW = NKV * HS;
@@ -331,12 +342,13 @@ function attentionTrainBackward(
       for (let h = j * rep; h < (j + 1) * rep; h++) {
         for (let t = 0; t < T; t++) {
           const qo = (b * T + t) * qW + h * HS;
-          attnScores(p, q, k, qo, kvo, t, kvW, HS);
+          const st = firstKey(s, b, t);
+          attnScores(p, q, k, qo, kvo, st, t, kvW, HS);
           const l = lse[(b * NH + h) * T + t]!;
           let d = 0; // D_t = dout_t · out_t
           for (let i = 0; i < HS; i++) d += dout[qo + i]! * out[qo + i]!;
           gq.fill(0);
-          for (let u = 0; u <= t; u++) {
+          for (let u = st; u <= t; u++) {
             const ko = kvo + u * kvW;
             const pu = Math.exp(p[u]! - l);
             let dp = 0;

@@ -120,15 +120,18 @@ export interface Backend {
   ): void;
 
   /**
-   * Causal GQA self-attention of B sequences of T positions (each starting at position 0):
-   * q (B*T, NH*HS), k, v (B*T, NKV*HS) → out (B*T, NH*HS), as `attention` computes per sequence;
-   * lse (B, NH, T) receives log Σ_s exp(q·k_s/sqrt(HS)) of every query row, for the backward.
+   * Causal GQA self-attention of B rows of T positions: q (B*T, NH*HS), k, v (B*T, NKV*HS) →
+   * out (B*T, NH*HS). Query t of row b sees the keys j of its row with st ≤ j ≤ t, where
+   * st = s.starts[b*T + t] (the first position of t's segment; 0 without s.starts: plain causal,
+   * as `attention` computes per sequence). lse (B, NH, T) receives log Σ_j exp(q·k_j/sqrt(HS))
+   * of every query row over those keys, for the backward. Invalid starts (see AttnShape) are a
+   * Llama2Error naming the position.
    */
   attentionTrain(out: Float32Array, lse: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, s: AttnShape): void;
 
   /**
    * Its backward: dq, dk, dv += the gradients for dout, given the forward's inputs, output and lse.
-   * With P = exp(q·kᵀ/sqrt(HS) − lse) (causal) and D = rowsum(dout ⊙ out):
+   * With P = exp(q·kᵀ/sqrt(HS) − lse) (over the keys each query sees) and D = rowsum(dout ⊙ out):
    *   dv += Pᵀ·dout ;  dS = P ⊙ (dout·vᵀ − D)/sqrt(HS) ;  dq += dS·k ;  dk += dSᵀ·q
    * (per query head h and its kv head h / (NH/NKV)).
    */
@@ -138,13 +141,24 @@ export interface Backend {
   ): void;
 }
 
-/** The shape of a training attention call: B sequences, T positions, NH / NKV heads of HS. */
+/**
+ * The shape of a training attention call: B rows of T positions, NH / NKV heads of HS, and
+ * optionally where the segments of packed rows begin (block-diagonal causal attention).
+ */
 export interface AttnShape {
   B: number;
   T: number;
   NH: number;
   NKV: number;
   HS: number;
+  /**
+   * (B*T) starts[b*T + t] = the index within row b of the first position of t's segment, so
+   * query t attends keys starts[b*T + t] ≤ j ≤ t. Absent: one segment per row (all zeros).
+   * Valid when every row begins a segment (starts[b*T] = 0) and each later position either
+   * continues the previous one's segment or begins its own: starts[b*T + t] ∈ {starts[b*T + t − 1], t}.
+   * Example: a row of T = 6 packing samples of 2 and 3 tokens and 1 padding → [0, 0, 2, 2, 2, 5].
+   */
+  starts?: Int32Array;
 }
 
 /** The constants of one AdamW step for `Backend.adamw` (src/train/optim.ts computes them). */

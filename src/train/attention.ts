@@ -1,10 +1,12 @@
 /**
  * Causal grouped-query self-attention for training, forward and backward, over a batch of B rows
- * of T positions each (every row starts at position 0; no KV cache — that is the inference
- * engine's job in model/forward.ts).
+ * of T positions each (no KV cache — that is the inference engine's job in model/forward.ts).
+ * A row is one sequence, or with AttnShape.starts several packed segments, each attending only
+ * to itself (block-diagonal causal attention: query t sees keys starts[t] ≤ j ≤ t), so packing
+ * changes no segment's outputs or gradients.
  *
  * Per (row b, query head h), with kv head j = floor(h / (NH/NKV)) and s = 1/sqrt(HS):
- *   S = Q·Kᵀ·s (T, T), causal mask, P = softmax(S), O = P·V
+ *   S = Q·Kᵀ·s (T, T), causal (block-diagonal) mask, P = softmax(S), O = P·V
  *
  * The work is the backend's (Backend.attentionTrain / attentionTrainBackward, specified in
  * src/backend/ref.ts): the forward saves only lse = log Σ exp(S) per query row and head (B·NH·T

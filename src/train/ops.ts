@@ -93,8 +93,8 @@ export function rope(tape: Tape, x: Var, nHeads: number, headSize: number, pos: 
 }
 
 /**
- * Causal self-attention over B rows of T positions: q (B*T, NH*HS), k, v (B*T, NKV*HS), already
- * rotated. Returns (B*T, NH*HS). Saves one log-sum-exp per query row and head; the backward
+ * Causal self-attention over B rows of T positions (block-diagonal over packed segments when
+ * s.starts is given): q (B*T, NH*HS), k, v (B*T, NKV*HS), already rotated. Returns (B*T, NH*HS). Saves one log-sum-exp per query row and head; the backward
  * recomputes the probabilities from it (see attention.ts).
  */
 export function attention(tape: Tape, q: Var, k: Var, v: Var, s: AttnShape): Var {
