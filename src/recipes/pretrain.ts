@@ -18,8 +18,7 @@
  */
 import { join } from 'node:path';
 import type { Backend } from '../backend/types.js';
-import { selectBackend } from '../backend/select.js';
-import { ffnHiddenDim, makeConfig, paramCount, preset as presetConfig, type LlamaConfig } from '../model/config.js';
+import { ffnHiddenDim, makeConfig, preset as presetConfig, type LlamaConfig } from '../model/config.js';
 import { vocabHash } from '../data/prepare.js';
 import { lossToBitsPerChar, openShards, readShardMeta, type ShardReader } from '../data/shards.js';
 import { buildStoriesData, type PretrainData } from '../data/stories-data.js';
@@ -27,14 +26,14 @@ import { loadVocab } from '../tokenizer/load.js';
 import type { SpmVocab } from '../tokenizer/vocab.js';
 import { Llama2Error, check } from '../util/errors.js';
 import { checkOptim, defineConfig, key, optimKeys, runKeys, type ConfigOf } from '../train/config.js';
-import { TRAINER_STATE_FORMAT, TRAINER_STATE_VERSION, loadCheckpoint, saveCheckpoint, type TrainerState } from '../train/checkpoint.js';
+import { TRAINER_STATE_FORMAT, TRAINER_STATE_VERSION, saveCheckpoint, type TrainerState } from '../train/checkpoint.js';
 import { lossCurveSvg, type EvalRecord, type LossPlot, type MetricsLog } from '../train/metrics.js';
 import { initModelWeights, zeroGrads } from '../train/params.js';
-import { lmLoss, trainModel, type TrainModel } from '../train/model.js';
-import { AdamW, clipCoefficient } from '../train/optim.js';
+import { lmLoss, type TrainModel } from '../train/model.js';
+import { clipCoefficient } from '../train/optim.js';
+import { meanLoss, setupTraining } from '../train/setup.js';
 import { lrAt } from '../train/schedule.js';
-import { Tape } from '../train/tape.js';
-import { baseSummary, openRun, threadsOf, type Run, type RunEvent, type RunStatus, type RunSummary } from '../train/run.js';
+import { baseSummary, openRun, resumePoint, threadsOf, type RecipeOptions, type Run, type RunStatus, type RunSummary } from '../train/run.js';
 import { writeFileAtomic } from '../util/fs.js';
 
 /** `data_dir` value that asks for the built-in stories corpus (synthesised, tokenized, prepared). */
@@ -106,16 +105,9 @@ export function dataFor(c: PretrainConfig, say: (m: string) => void = () => {}):
   return { dir: d.dir, tokenizer: d.tokenizer, entropyFloorBpc: c.entropy_floor_bpc ?? d.entropyFloorBpc };
 }
 
-export interface PretrainOptions {
-  config: PretrainConfig;
+export interface PretrainOptions extends RecipeOptions<PretrainConfig> {
   /** default: dataFor(config) */
   data?: PretrainData;
-  resume?: boolean;
-  overwrite?: boolean;
-  stopAfter?: number;
-  signal?: AbortSignal;
-  backend?: Backend;
-  onEvent?: (e: RunEvent) => void;
 }
 
 export interface PretrainSummary extends RunSummary {
@@ -162,34 +154,16 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     const [B, A, R] = [c.batch_size, c.grad_accum, train.rowTokens];
     let cfg = modelConfigFor(c, vocab.pieces.length, T);
     check(T <= cfg.max_seq_len, `seq_len ${T} exceeds max_seq_len ${cfg.max_seq_len}`);
-    let prior: TrainerState | null = null;
-    let weights;
-    let ck = null;
-    if (run.latest) {
-      ck = loadCheckpoint(run.latest.dir);
-      prior = ck.state;
-      check(prior.stage === 'pretrain', `--resume: ${run.latest.dir} was written by the ${prior.stage} stage, not pretraining`);
-      const clash = PRETRAIN.resumeConflict(prior.config, c);
-      if (clash) throw new Llama2Error(`--resume: config key "${clash.key}" is ${JSON.stringify(clash.now)} but the checkpoint ${run.latest.dir} was trained with ${JSON.stringify(clash.saved)}; resume with the same value`);
-      check(prior.data['tokenizer_hash'] === hash, `--resume: the tokenizer (hash ${hash}) differs from the checkpoint's (${String(prior.data['tokenizer_hash'])})`);
-      check(prior.data.next_batch === prior.step * A, `checkpoint ${run.latest.dir}: data position ${prior.data.next_batch} is not step ${prior.step} × grad_accum ${A}`);
-      check(prior.step < c.steps, `--resume: the checkpoint is at step ${prior.step}, already at or past steps ${c.steps}; raise --steps to train further`);
-      check(sameShape(ck.config, cfg) && sameShape(prior.model_config, cfg), `--resume: the checkpoint's model shape differs from the one the config gives`);
-      cfg = prior.model_config;
-      weights = ck.weights;
-    } else {
-      weights = initModelWeights(cfg, c.seed, { tied: c.tie_embeddings, std: c.init_std });
+    const ck = resumePoint(run, PRETRAIN, c, c.steps, { tokenizer_hash: hash });
+    if (ck) {
+      check(ck.state.data.next_batch === ck.state.step * A, `checkpoint ${ck.dir}: data position ${ck.state.data.next_batch} is not step ${ck.state.step} × grad_accum ${A}`);
+      check(sameShape(ck.config, cfg) && sameShape(ck.state.model_config, cfg), `--resume: the checkpoint's model shape differs from the one the config gives`);
+      cfg = ck.state.model_config;
     }
-    const model = trainModel(cfg, weights);
-    const be = o.backend ?? selectBackend({ threads: c.threads ?? undefined });
-    const opt = new AdamW(model.params, { lr: c.lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: c.weight_decay }, be);
-    if (ck) opt.loadOptimizerState(ck.optimizer);
-    const tape = new Tape(be);
-    const evalTape = new Tape(be, false);
-    run.startMetrics(prior ? prior.step : null, prior ?? undefined);
+    const weights = ck ? ck.weights : initModelWeights(cfg, c.seed, { tied: c.tie_embeddings, std: c.init_std });
+    const t = setupTraining(run, { config: cfg, weights, ck, threads: c.threads, backend: o.backend, optim: c });
+    const { model, be, opt, tape, params, prior, startStep } = t;
     const tied = weights.output === weights.tok_embeddings;
-    const params = paramCount(cfg, tied);
-    const startStep = prior?.step ?? 0;
     run.emit({ kind: 'start', stage: 'pretrain', step: startStep, steps: c.steps, resumedFrom: run.latest?.dir ?? null, config: cfg, params, backend: be.name, threads: threadsOf(be), tokensPerStep: B * A * T });
 
     const x = new Int32Array(B * T); // (B, T) inputs
@@ -212,18 +186,12 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     };
     const evaluate = (step: number): EvalRecord | null => {
       if (!val) return null;
-      const n = c.eval_batches === 0 ? val.numRows : Math.min(val.numRows, c.eval_batches * B);
-      let sum = 0;
-      let count = 0;
-      for (let r0 = 0; r0 < n; r0 += B) {
-        const nb = Math.min(B, n - r0);
-        splitRows(val.rows(Array.from({ length: nb }, (_, k) => r0 + k)), nb, R, T, x, y);
-        evalTape.reset();
-        sum += lmLoss(evalTape, model, x.subarray(0, nb * T), y.subarray(0, nb * T), nb, T).value * nb * T;
-        count += nb * T;
-      }
-      evalTape.reset();
-      const loss = sum / count;
+      const v = val;
+      const n = c.eval_batches === 0 ? v.numRows : Math.min(v.numRows, c.eval_batches * B);
+      const { loss, weight: count } = meanLoss(t, n, B, T, x, y, (r0, nb) => {
+        splitRows(v.rows(Array.from({ length: nb }, (_, k) => r0 + k)), nb, R, T, x, y);
+        return { weight: nb * T };
+      });
       const rec: EvalRecord = { type: 'eval', step, val_loss: loss, val_bpc: val.charsPerToken > 0 ? lossToBitsPerChar(loss, val.charsPerToken) : null, val_ppl: Math.exp(loss), val_tokens: count };
       run.metrics.append(rec);
       run.emit({ kind: 'eval', rec });
@@ -264,12 +232,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
       lastLoss = loss;
       const step = s + 1;
       const rec = { type: 'train' as const, step, loss, lr, grad_norm: norm, tokens: B * A * T, tokens_per_s: (B * A * T) / dt, elapsed_s: run.clock.wall() - run.clock.priorWall };
-      run.metrics.append(rec);
-      run.emit({ kind: 'step', rec, steps: c.steps, startStep });
-      const last = step === c.steps;
-      if (last || run.everyN(step, c.eval_every)) lastVal = evaluate(step) ?? lastVal;
-      const stop = await run.stopRequested(step, last);
-      if (last || stop || run.everyN(step, c.ckpt_every)) save(step);
+      const stop = await run.endStep(rec, { steps: c.steps, startStep, evalEvery: c.eval_every, ckptEvery: c.ckpt_every, evaluate: (n) => (lastVal = evaluate(n) ?? lastVal), save });
       if (stop) {
         status = stop;
         break;

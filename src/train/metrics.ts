@@ -26,6 +26,8 @@ export interface TrainRecord {
   tokens_per_s: number;
   /** seconds since the start of this run (process) */
   elapsed_s: number;
+  /** SFT: targets that carry the loss (answer tokens) in this step */
+  answer_tokens?: number;
 }
 
 export interface EvalRecord {

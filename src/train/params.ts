@@ -7,9 +7,9 @@
  * Also here: a seeded initialiser for fresh models (`initModelWeights`) and the reward score head.
  * Not here: the forward pass (model.ts), the optimizer (optim.ts).
  */
-import { f32Tensor, numel, type WeightTensor } from '../tensor.js';
+import { f32Tensor, numel, toFloat32, type WeightTensor } from '../tensor.js';
 import { ffnHiddenDim, headDim, type LlamaConfig } from '../model/config.js';
-import { namedWeights, type LayerWeights, type ModelWeights } from '../model/weights.js';
+import { namedHeads, namedWeights, type LayerWeights, type ModelWeights } from '../model/weights.js';
 import { Llama2Error } from '../util/errors.js';
 import { fillNormal, uniform } from '../util/rng.js';
 import type { Var } from './tape.js';
@@ -126,11 +126,15 @@ export function initScoreHead(c: LlamaConfig, seed: number, std = 0.02): WeightT
   return f32Tensor(a, [1, c.dim]);
 }
 
-/** An F32 copy of every weight (e.g. the frozen reference policy of PPO). */
+/**
+ * An F32 copy of every weight and head, in fresh aligned memory, whatever the stored dtype (F16,
+ * BF16 and quantized weights are decoded): what fine-tuning starts from, and a frozen reference
+ * policy for PPO.
+ */
 export function cloneWeights(w: ModelWeights): ModelWeights {
-  const cp = (t: WeightTensor): WeightTensor => f32Tensor(Float32Array.from(f32View('clone', t)), t.shape);
+  const cp = (t: WeightTensor): WeightTensor => f32Tensor(Float32Array.from(toFloat32(t)), t.shape);
   const tok = cp(w.tok_embeddings);
-  return {
+  const out: ModelWeights = {
     tok_embeddings: tok,
     layers: w.layers.map((l) => ({
       attention_norm: cp(l.attention_norm), wq: cp(l.wq), wk: cp(l.wk), wv: cp(l.wv), wo: cp(l.wo),
@@ -139,4 +143,9 @@ export function cloneWeights(w: ModelWeights): ModelWeights {
     norm: cp(w.norm),
     output: w.output === w.tok_embeddings ? tok : cp(w.output),
   };
+  for (const [name, t] of namedHeads(w)) {
+    out.heads ??= {};
+    out.heads[name] = cp(t);
+  }
+  return out;
 }

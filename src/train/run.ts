@@ -5,10 +5,9 @@
  *   try {
  *     … setup: run.latest is the checkpoint to resume from (or null) …
  *     for (let s = start; s < steps; s++) {
- *       … one optimizer step …; run.clock.addStep(tokens, seconds); run.metrics.append(rec)
- *       const stop = await run.stopRequested(step, last);      // yields to the event loop first
- *       if (last || stop || run.everyN(step, ckpt_every)) save(step);
- *       if (stop) break;
+ *       … one optimizer step …; run.clock.addStep(tokens, seconds)
+ *       const stop = await run.endStep(rec, { steps, evaluate, save, … }); // log, eval, signals, checkpoint
+ *       if (stop) { status = stop; break; }
  *     }
  *     run.finish(summary)                                      // summary.json, atomically
  *   } finally { run.release(); }
@@ -27,9 +26,10 @@ import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Backend } from '../backend/types.js';
 import type { LlamaConfig } from '../model/config.js';
-import { Llama2Error } from '../util/errors.js';
+import { Llama2Error, check } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { latestCheckpoint, lockRunDir, removeCheckpointsAfter, removeStaleTemps } from './checkpoint.js';
+import { latestCheckpoint, loadCheckpoint, lockRunDir, removeCheckpointsAfter, removeStaleTemps, type Checkpoint } from './checkpoint.js';
+import type { ConfigDef } from './config.js';
 import { computeSummary, type ComputeSummary } from './compute.js';
 import { MetricsLog, type EvalRecord, type TrainRecord } from './metrics.js';
 
@@ -57,6 +57,22 @@ export interface RunOptions {
   stopAfter?: number;
   /** aborting it stops after the current step, with a checkpoint (status "interrupted") */
   signal?: AbortSignal;
+  onEvent?: (e: RunEvent) => void;
+}
+
+/** What every recipe function takes besides its own inputs. */
+export interface RecipeOptions<C> {
+  config: C;
+  /** continue from out_dir's latest checkpoint */
+  resume?: boolean;
+  /** delete a previous run in out_dir instead of refusing to start */
+  overwrite?: boolean;
+  /** stop (with a checkpoint, status "stopped") once this many steps are complete */
+  stopAfter?: number;
+  /** aborting it stops after the current step, with a checkpoint (status "interrupted") */
+  signal?: AbortSignal;
+  /** default: selectBackend with config.threads */
+  backend?: Backend;
   onEvent?: (e: RunEvent) => void;
 }
 
@@ -104,6 +120,12 @@ export interface Run {
   stopRequested(step: number, last: boolean): Promise<RunStatus | null>;
   /** step is a positive multiple of n (n = 0: never) */
   everyN(step: number, n: number): boolean;
+  /**
+   * The end of every optimizer step: logs `rec`, evaluates every eval_every steps and at the end,
+   * gives signals their turn, checkpoints every ckpt_every steps, at the end and when stopping.
+   * Returns the status to stop with, or null to go on.
+   */
+  endStep(rec: TrainRecord, o: { steps: number; startStep: number; evalEvery: number; ckptEvery: number; evaluate: (step: number) => void; save: (step: number) => void }): Promise<RunStatus | null>;
   /** Writes summary.json (atomically) and returns it. */
   finish<S extends RunSummary>(s: S): S;
   release(): void;
@@ -182,6 +204,15 @@ export function openRun(o: RunOptions): Run {
       return null;
     },
     everyN: (step, n) => n > 0 && step > 0 && step % n === 0,
+    async endStep(rec, e) {
+      run.metrics.append(rec);
+      emit({ kind: 'step', rec, steps: e.steps, startStep: e.startStep });
+      const last = rec.step === e.steps;
+      if (last || run.everyN(rec.step, e.evalEvery)) e.evaluate(rec.step);
+      const stop = await run.stopRequested(rec.step, last);
+      if (last || stop || run.everyN(rec.step, e.ckptEvery)) e.save(rec.step);
+      return stop;
+    },
     finish(s) {
       writeFileAtomic(join(out, 'summary.json'), JSON.stringify(s, null, 2) + '\n');
       return s;
@@ -216,4 +247,24 @@ export function baseSummary(
     tokens_per_s: trainSeconds > 0 ? tokens / trainSeconds : 0, backend: a.be.name, threads,
     final_train_loss: a.lastLoss, final_val_loss: a.lastVal, checkpoint: a.checkpoint, model_config: a.config, ...compute,
   };
+}
+
+/**
+ * The checkpoint a run resumes from (null for a fresh start), checked against this run: written by
+ * the same stage, the same config (but for resumable keys), the same data (`same`: trainer-state data
+ * fields that must be equal, e.g. a tokenizer or data hash) and not already at `steps`.
+ */
+export function resumePoint<C>(run: Run, def: ConfigDef<C>, c: C, steps: number, same: Record<string, unknown>): Checkpoint | null {
+  if (!run.latest) return null;
+  const dir = run.latest.dir;
+  const ck = loadCheckpoint(dir);
+  const prior = ck.state;
+  check(prior.stage === run.stage, `--resume: ${dir} was written by the ${prior.stage} stage, not ${run.stage}`);
+  const clash = def.resumeConflict(prior.config, c);
+  if (clash) throw new Llama2Error(`--resume: config key "${clash.key}" is ${JSON.stringify(clash.now)} but the checkpoint ${dir} was trained with ${JSON.stringify(clash.saved)}; resume with the same value`);
+  for (const [k, v] of Object.entries(same)) {
+    check(prior.data[k] === v, `--resume: the ${k.replaceAll('_', ' ')} (${String(v)}) differs from the checkpoint's (${String(prior.data[k])})`);
+  }
+  check(prior.step < steps, `--resume: the checkpoint is at step ${prior.step}, already at or past steps ${steps}; raise --steps to train further`);
+  return ck;
 }
