@@ -146,7 +146,7 @@ export function numberedItems(text: string): { items: string[]; numbering: boole
 export function spelledRuns(text: string): string[] {
   const s = norm(text);
   const runs: string[] = [];
-  const re = /(?<![a-z])[a-z](-|, ?| |\. ?|\.)[a-z](?![a-z])(?:\1[a-z](?![a-z]))*/g;
+  const re = /(?<![a-z])[a-z](-|, ?| |\. ?)[a-z](?![a-z])(?:\1[a-z](?![a-z]))*/g;
   for (const m of s.matchAll(re)) runs.push(m[0].replace(/[^a-z]/g, ''));
   return runs.sort((a, b) => b.length - a.length);
 }

@@ -56,10 +56,6 @@ export class ExpectedReader {
   has(key: string): boolean {
     return this.e[key] !== undefined;
   }
-
-  optStr(key: string): string | undefined {
-    return this.has(key) ? this.str(key) : undefined;
-  }
 }
 
 // ---------------------------------------------------------------------------------------------

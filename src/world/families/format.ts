@@ -11,7 +11,6 @@
  *
  * What it is not: system-prompt constraints (../constraints.ts), which apply to any answer.
  */
-import type { Rng } from '../../util/rng.js';
 import { ANIMALS, CATEGORY_WORDS, COLORS, COLOR_FACTS, PET_NAMES, PLACES, TOYS, article, chance, int, kid, pick, pickDistinct, type WordCategory } from '../lexicon.js';
 import { capitalize, hasPhrase, norm, numberToWords, numberedItems, sentencesOf, wordCount } from '../text.js';
 import type { Family, Verdict, WorldItem } from '../types.js';
