@@ -21,6 +21,8 @@ test('wilson and normal intervals match hand-computed values', () => {
   near(wilson(0, 10)[0], 0, 'wilson(0,10) lo');
   near(wilson(10, 10)[0], 0.72247, 'wilson(10,10) lo');
   assert.deepEqual(wilson(0, 0), [0, 1]);
+  assert.equal(wilson(0, 900)[0], 0);
+  assert.equal(wilson(900, 900)[1], 1);
   // mean 0.5, sample sd 0.258199, half-width 1.959964 * 0.258199 / 2 = 0.253030
   const m = meanInterval([0.2, 0.4, 0.6, 0.8]);
   near(m.mean, 0.5, 'mean'); near(m.ci[0], 0.24697, 'mean lo'); near(m.ci[1], 0.75303, 'mean hi');

@@ -50,7 +50,8 @@ export function wilson(k: number, n: number, z = Z95): Interval {
   const z2 = z * z;
   const center = (p + z2 / (2 * n)) / (1 + z2 / n);
   const half = (z * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n))) / (1 + z2 / n);
-  return [clamp01(center - half), clamp01(center + half)];
+  // exact ends when nothing or everything happened (no rounding residue like 4e-19)
+  return [k === 0 ? 0 : clamp01(center - half), k === n ? 1 : clamp01(center + half)];
 }
 
 /** Mean with a normal 95% interval (sample standard deviation), clamped to [0, 1]; [0, 1] for n < 2. */
