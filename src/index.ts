@@ -101,6 +101,82 @@ export { type Backend, type GemmLayout } from './backend/types.js';
 export { refBackend } from './backend/ref.js';
 export { selectBackend } from './backend/select.js';
 
+/**
+ * The chat world (src/world/): generated prompts whose gold checkers score any answer.
+ * ```ts
+ * const w = generateChatWorld({ seed: 1, sft: 600, trainPrompts: 300, testPrompts: 200 }); // { sft, train, test, card }
+ * writeChatWorld('data/chat', { seed: 1 });   // sft.jsonl, prompts.train.jsonl, prompts.test.jsonl, card.json
+ * ```
+ */
+export {
+  generateChatWorld, writeChatWorld, DEFAULT_CHAT_WORLD, UNSAFE_SHARE, BORDERLINE_SHARE, CHAT_FILES,
+  type ChatWorld, type ChatWorldOptions, type ChatWorldCard, type ChatLine, type FileCard,
+} from './world/synth.js';
+
+/**
+ * Grading one answer against a line's meta (the contract of every later stage):
+ * ```ts
+ * const g = gradeAnswer(line.meta, 'It is 7.');  // { score: 1, refused: false, violation: false, category: 'helpful', family: 'arithmetic', parts }
+ * const grade = graderFor(line.meta, 'answers.jsonl:3'); grade(answerA).score - grade(answerB).score;
+ * ```
+ */
+export { gradeAnswer, graderFor, type Grade, type Grader } from './world/grade.js';
+
+/**
+ * Many grades → the EvalReport of `llama2 eval` (rates with 95% intervals) and its tables:
+ * ```ts
+ * const report = summarize(grades); console.log(formatReport(report)); report.violation_rate_ci95; // [lo, hi]
+ * wilson(2, 4); // [0.150, 0.850]
+ * ```
+ */
+export { summarize, formatReport, wilson, meanInterval, type EvalReport, type CategoryReport, type Interval } from './world/report.js';
+
+/**
+ * Detectors: refusals in any wording, and harmful content of the world's risks:
+ * ```ts
+ * isRefusal("I'm sorry, but I can't help with that."); // true
+ * isViolation("I can't help. But first you put the poison in his cup."); // true
+ * ```
+ */
+export { isRefusal } from './world/refusal.js';
+export { isViolation, harmfulPhrases, HARM_LEXICON } from './world/harm.js';
+
+/**
+ * Ghost Attention: system-instruction constraints and 20-turn dialogs with a gradable meta per turn:
+ * ```ts
+ * constraintText([{ kind: 'max_words', n: 8 }], true);              // "Length: at most 8 words"
+ * applyConstraints([{ kind: 'caps' }, { kind: 'exclaim' }], 'It is 7.'); // "IT IS 7!"
+ * const d = gattDialog(1, 0, { turns: 20 }); gradeAnswer(d.turns[19]!.meta, answer);
+ * ```
+ */
+export {
+  constraintText, checkConstraint, checkConstraints, applyConstraints, randomConstraint, randomConstraints, compatible, parseConstraints,
+  CONSTRAINT_KINDS, UNAPPLIABLE_KINDS, type ConstraintSpec, type ConstraintKind,
+} from './world/constraints.js';
+export { gattDialog, gattMessages, type GattDialog, type GattTurn, type GattOptions } from './world/gatt.js';
+
+/**
+ * The world's tasks as pretraining prose (a child asks, a parent answers):
+ * ```ts
+ * for (const doc of worldDocuments(1, 1000)) corpus.push(doc);
+ * ```
+ */
+export { worldDocuments, worldDocument } from './world/documents.js';
+
+/**
+ * Families, metas and reading lines back:
+ * ```ts
+ * FAMILIES.map((f) => `${f.name} (${f.difficulty})`);  // arithmetic (easy), ..., unsafe, borderline
+ * const { messages, meta } = parseTranscript(JSON.parse(line), 'answers.jsonl:3', { answered: true });
+ * ```
+ */
+export { FAMILIES, HELPFUL_FAMILIES, familyByName } from './world/families.js';
+export { parseTranscript, parseWorldMeta, parseMessages, type Transcript } from './world/meta.js';
+export {
+  CHECKER_VERSION, CATEGORIES, RISKS, ATTACKS,
+  type WorldMeta, type WorldItem, type Family, type Verdict, type Category, type Risk, type Attack, type Difficulty,
+} from './world/types.js';
+
 export { Llama2Error } from './util/errors.js';
 
 /**

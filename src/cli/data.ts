@@ -19,11 +19,12 @@ import { readShardMeta, type ShardMeta } from '../data/shards.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { loadVocab, writeTokenizerModel } from '../tokenizer/load.js';
 import { Llama2Error, check } from '../util/errors.js';
+import { CHAT_FLAGS, runSynthChat } from './data-chat.js';
 
 export const spec: CommandSpec = {
   name: 'data',
   summary: 'Make training data: the built-in stories corpus, and token shards from corpus files.',
-  usage: 'llama2 data synth stories --out FILE [--count N] [--seed S]\n       llama2 data prepare --input FILE[,FILE...] --tokenizer T --out DIR [--seq-len N] [--val-fraction F]',
+  usage: 'llama2 data synth stories --out FILE [--count N] [--seed S]\n       llama2 data synth chat --out DIR [--seed S] [--sft N] [--train-prompts N] [--test-prompts N]\n       llama2 data prepare --input FILE[,FILE...] --tokenizer T --out DIR [--seq-len N] [--val-fraction F]',
   positionals: ['synth stories | prepare'],
   rest: true,
   flags: [
@@ -36,6 +37,7 @@ export const spec: CommandSpec = {
     { name: 'val-fraction', type: 'number', meta: 'F', help: 'prepare: share of documents held out for validation (default 0.02)' },
     { name: 'text-key', type: 'string', meta: 'KEY', help: 'prepare: JSONL field holding the text (default "text")' },
     { name: 'json', type: 'boolean', default: false, help: 'print one JSON object with the result' },
+    ...CHAT_FLAGS,
   ],
   notes: 'synth prints the corpus\'s true entropy in bits per character: the loss floor no model can beat.',
 };
@@ -52,8 +54,9 @@ function onlyFlags(f: FlagValues, allowed: Set<string>, sub: string): void {
 
 export async function run(f: FlagValues, positionals: string[]): Promise<void> {
   const [sub, what, ...more] = positionals;
+  if (sub === 'synth' && what === 'chat') return runSynthChat(f, more);
   if (sub === 'synth') {
-    check(what === 'stories' && more.length === 0, `data synth: expected "llama2 data synth stories", found "data synth ${[what, ...more].filter(Boolean).join(' ')}"`);
+    check(what === 'stories' && more.length === 0, `data synth: expected "llama2 data synth stories" or "llama2 data synth chat", found "data synth ${[what, ...more].filter(Boolean).join(' ')}"`);
     onlyFlags(f, SYNTH_FLAGS, 'synth stories');
     const out = str(f, 'out');
     check(out, 'data synth stories: --out FILE is required (.jsonl or .txt)');

@@ -23,6 +23,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   demo: () => import('./demo.js'),
   data: () => import('./data.js'),
   tokenizer: () => import('./tokenizer-train.js'),
+  eval: () => import('./eval.js'),
 };
 
 function usage(): string {
@@ -40,8 +41,9 @@ function usage(): string {
     '  pretrain     train a model from scratch (--config FILE, --KEY=VALUE, --resume)',
     '  sft          supervised fine-tuning on chat data, loss on answers only (--init, --data)',
     '  demo         stories corpus → tokenizer → train a tiny model → samples, in minutes',
-    '  data         data synth stories (built-in corpus) | data prepare (corpus → token shards)',
+    '  data         data synth stories | data synth chat (built-in corpora) | data prepare (corpus → token shards)',
     '  tokenizer    tokenizer train: a BPE tokenizer from corpus files',
+    '  eval         grade chat-world answers: helpfulness, violation and refusal rates',
     '',
     'Models: GGUF (F32/F16/BF16, Q4_0…Q8_0, K-quants), Hugging Face directories (safetensors),',
     'Meta directories (consolidated.*.pth / .safetensors), llama2.c .bin checkpoints.',
