@@ -1,8 +1,9 @@
 /**
  * The built-in data pipeline of pretraining (data_dir "builtin:stories"): the seeded story corpus
- * (src/data/stories.ts), a BPE tokenizer trained on it, and token shards with a validation split —
- * plus the corpus's true entropy on that split, the floor no model can beat. An identical earlier
- * build in the same directory is reused.
+ * (src/data/stories.ts), optionally mixed with the chat world's documents (src/world/documents.ts),
+ * a BPE tokenizer trained on it, and token shards with a validation split — plus the stories' true
+ * entropy on that split, the floor no model can beat. An identical earlier build in the same
+ * directory is reused.
  *
  *   const d = buildStoriesData({ dir: 'runs/demo/data', count: 4000, seed: 1, vocabSize: 1024, seqLen: 256, valFraction: 0.02 });
  *   d.tokenizer, d.dir (shards), d.entropyFloorBpc
@@ -20,6 +21,8 @@ import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { writeTokenizerJson, writeTokenizerModel } from '../tokenizer/load.js';
 import { trainBpe, WordCounts } from '../tokenizer/train.js';
 import { writeFileAtomic } from '../util/fs.js';
+import { worldDocuments } from '../world/documents.js';
+import { B_INST, B_SYS, E_INST, E_SYS } from '../chat/format.js';
 
 /** Where a pretraining run's shards and tokenizer are. */
 export interface PretrainData {
@@ -39,6 +42,12 @@ export interface StoriesDataOptions {
   valFraction: number;
   /** stories the tokenizer is trained on (the first ones; default min(count, 4000)) */
   tokenizerStories?: number;
+  /**
+   * documents of the chat world (src/world/documents.ts: its tasks told as prose) mixed into the
+   * corpus, so a base model knows the world's language before SFT; default 0. Their entropy is not
+   * known, so with any the floor is null.
+   */
+  worldDocs?: number;
   onProgress?: (message: string) => void;
 }
 
@@ -52,14 +61,17 @@ export interface StoriesData extends PretrainData {
 }
 
 const SOURCE_FILE = 'source.json';
-const SOURCE_VERSION = 1;
+const SOURCE_VERSION = 2;
 
 interface SourceRecord {
   version: number;
-  options: { count: number; seed: number; vocab_size: number; seq_len: number; val_fraction: number; tokenizer_stories: number };
+  options: { count: number; seed: number; vocab_size: number; seq_len: number; val_fraction: number; tokenizer_stories: number; world_docs: number };
   corpus_bits_per_char: number;
-  val_bits_per_char: number;
+  val_bits_per_char: number | null;
 }
+
+/** Chat-format markers (chat/format.ts) added to the tokenizer's training text with world documents, so they get pieces of their own. */
+const CHAT_MARKERS = `${B_INST} ${B_SYS}You are kind.${E_SYS}Hello! ${E_INST} Hi. `;
 
 /**
  * Entropy of the validation split in bits/char: the stories prepare assigned to it (document i
@@ -83,10 +95,12 @@ function valSplitEntropy(o: StoriesDataOptions, meta: ShardMeta): number | null 
 export function buildStoriesData(o: StoriesDataOptions): StoriesData {
   const say = o.onProgress ?? (() => {});
   const tokStories = Math.min(o.count, o.tokenizerStories ?? 4000);
+  const worldDocs = o.worldDocs ?? 0;
   const corpus = join(o.dir, 'stories.jsonl');
+  const worldCorpus = join(o.dir, 'world.jsonl');
   const tokenizer = join(o.dir, 'tokenizer.model');
   const options: SourceRecord['options'] = {
-    count: o.count, seed: o.seed, vocab_size: o.vocabSize, seq_len: o.seqLen, val_fraction: o.valFraction, tokenizer_stories: tokStories,
+    count: o.count, seed: o.seed, vocab_size: o.vocabSize, seq_len: o.seqLen, val_fraction: o.valFraction, tokenizer_stories: tokStories, world_docs: worldDocs,
   };
   const sourcePath = join(o.dir, SOURCE_FILE);
   if (existsSync(sourcePath) && existsSync(join(o.dir, 'meta.json')) && existsSync(tokenizer)) {
@@ -110,16 +124,24 @@ export function buildStoriesData(o: StoriesDataOptions): StoriesData {
   };
   const c = writeStoriesCorpus(corpus, { seed: o.seed, count: o.count, format: 'jsonl' });
   say(`stories: ${o.count} stories, ${c.totalChars} chars, true entropy of the whole corpus ${c.bitsPerChar.toFixed(4)} bits/char (${lap()})`);
+  if (worldDocs > 0) {
+    writeFileAtomic(worldCorpus, [...worldDocuments(o.seed, worldDocs)].map((text) => JSON.stringify({ text }) + '\n').join(''));
+    say(`chat world: ${worldDocs} documents (${lap()})`);
+  } else rmSync(worldCorpus, { force: true });
   const counts = new WordCounts();
   for (const s of streamStories({ seed: o.seed, count: tokStories })) counts.addText(s.text);
+  const tokWorld = Math.min(worldDocs, tokStories);
+  for (const d of worldDocuments(o.seed, tokWorld)) counts.addText(d);
+  for (let i = 0; i < tokWorld; i++) counts.addText(CHAT_MARKERS);
   const { vocab, stats } = trainBpe(counts, { vocabSize: o.vocabSize });
   writeTokenizerModel(tokenizer, vocab);
   writeTokenizerJson(join(o.dir, 'tokenizer.json'), vocab);
-  say(`tokenizer: ${vocab.pieces.length} pieces (${stats.merges} merges) from ${tokStories} stories (${lap()})`);
-  const meta = prepareData({ inputs: [corpus], tokenizer: new Tokenizer(vocab), outDir: o.dir, seqLen: o.seqLen, valFraction: o.valFraction, seed: o.seed });
+  say(`tokenizer: ${vocab.pieces.length} pieces (${stats.merges} merges) from ${tokStories} stories${tokWorld ? ` and ${tokWorld} world documents` : ''} (${lap()})`);
+  const inputs = worldDocs > 0 ? [corpus, worldCorpus] : [corpus];
+  const meta = prepareData({ inputs, tokenizer: new Tokenizer(vocab), outDir: o.dir, seqLen: o.seqLen, valFraction: o.valFraction, seed: o.seed });
   say(`shards: ${meta.splits.train.tokens} train / ${meta.splits.val.tokens} val tokens, ${meta.splits.train.chars_per_token.toFixed(2)} chars/token (${lap()})`);
-  const valBpc = valSplitEntropy(o, meta) ?? c.bitsPerChar;
-  say(`validation split: true entropy ${valBpc.toFixed(4)} bits/char, the floor a model's validation loss is compared with`);
+  const valBpc = worldDocs > 0 ? null : valSplitEntropy(o, meta) ?? c.bitsPerChar;
+  if (valBpc !== null) say(`validation split: true entropy ${valBpc.toFixed(4)} bits/char, the floor a model's validation loss is compared with`);
   const rec: SourceRecord = { version: SOURCE_VERSION, options, corpus_bits_per_char: c.bitsPerChar, val_bits_per_char: valBpc };
   writeFileAtomic(sourcePath, JSON.stringify(rec, null, 2) + '\n');
   return { dir: o.dir, tokenizer, entropyFloorBpc: valBpc, corpus, corpusBitsPerChar: c.bitsPerChar, reused: false, meta };

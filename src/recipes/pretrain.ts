@@ -64,6 +64,7 @@ const SPEC = {
   stories_seed: key.int(1, `${BUILTIN_STORIES}: corpus seed`, { min: 0 }),
   vocab_size: key.int(1024, `${BUILTIN_STORIES}: tokenizer vocabulary size`, { min: 260 }),
   val_fraction: key.number(0.02, `${BUILTIN_STORIES}: share of stories held out for validation`, { min: 0, max: 0.5 }),
+  world_docs: key.int(0, `${BUILTIN_STORIES}: chat-world documents (its tasks as prose) mixed in, for a base model that SFT turns into a chat model`, { min: 0 }),
   entropy_floor_bpc: key.numberOrNull(null, 'true entropy of the validation text in bits/char, if known (built-in stories: computed)', { min: 0, resumable: true }),
   // batches and schedule
   steps: key.int(1000, 'optimizer steps; the cosine schedule ends here', { min: 1, resumable: true }),
@@ -100,7 +101,7 @@ export function dataFor(c: PretrainConfig, say: (m: string) => void = () => {}):
   modelConfigFor(c, c.vocab_size, c.seq_len ?? 256); // an invalid shape fails before any data is built
   const d = buildStoriesData({
     dir: join(c.out_dir, 'data'), count: c.stories_count, seed: c.stories_seed, vocabSize: c.vocab_size,
-    seqLen: c.seq_len ?? 256, valFraction: c.val_fraction, onProgress: say,
+    seqLen: c.seq_len ?? 256, valFraction: c.val_fraction, worldDocs: c.world_docs, onProgress: say,
   });
   return { dir: d.dir, tokenizer: d.tokenizer, entropyFloorBpc: c.entropy_floor_bpc ?? d.entropyFloorBpc };
 }
