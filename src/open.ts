@@ -40,9 +40,11 @@ export function openModel(path: string, opts: OpenOptions = {}): OpenedModel {
   let tokenizer: Tokenizer | null = null;
   if (loaded.vocab) {
     tokenizer = new Tokenizer(loaded.vocab);
-    if (tokenizer.vocabSize > loaded.config.vocab_size) {
+    // every id the model can produce must decode, and every id the tokenizer makes must embed
+    if (tokenizer.vocabSize !== loaded.config.vocab_size) {
       throw new Llama2Error(
-        `tokenizer ${loaded.vocabSource ?? ''}: it has ${tokenizer.vocabSize} pieces but the model's vocabulary has ${loaded.config.vocab_size} rows`,
+        `tokenizer ${loaded.vocabSource ?? ''}: it has ${tokenizer.vocabSize} pieces but the model's vocabulary has ` +
+          `${loaded.config.vocab_size} rows; expected the same size — pass the tokenizer the model was trained with`,
       );
     }
   }

@@ -120,3 +120,15 @@ test('fitDialog drops the oldest pairs, keeps the system prompt, and refuses a l
   assert.deepEqual(fitDialog(tok, sft, lastPair.ids.length).lossMask, lastPair.lossMask);
   assert.throws(() => fitDialog(tok, sft, lastPair.ids.length - 1), /last user\/assistant pair needs/);
 });
+
+test('a message of hundreds of thousands of tokens renders without overflowing the stack', () => {
+  const big = 'hello world, '.repeat(50_000); // 650 KB, 400k tokens: push(...ids) would throw RangeError
+  const prefixIds = tok.encode(`[INST] ${big.trim()} [/INST]`);
+  const answer = 'fine';
+  const r = renderDialog(tok, [{ role: 'user', content: big }, { role: 'assistant', content: answer }]);
+  const full = tok.encode(`[INST] ${big.trim()} [/INST] ${answer} `);
+  assert.equal(prefixIds.length > 100_000, true);
+  assert.deepEqual(r.ids, [tok.bosId, ...full, tok.eosId], firstDiff(r.ids, [tok.bosId, ...full, tok.eosId]));
+  assert.equal(r.lossMask.reduce((a, b) => a + b, 0), full.length - prefixIds.length + 1, 'the answer and EOS only');
+  assert.throws(() => fitDialog(tok, [{ role: 'user', content: big }], 4096), (e: unknown) => e instanceof Llama2Error && /needs \d+ tokens but only 4096 fit/.test(e.message));
+});

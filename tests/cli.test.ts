@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixture, runCli } from './helpers/cli.js';
@@ -12,6 +12,10 @@ import { openModel } from '../src/open.js';
 import { refBackend } from '../src/backend/ref.js';
 import { scoreWindows } from '../src/cli/perplexity.js';
 import { argmax } from '../src/generate/sampler.js';
+import { parseArgs } from '../src/cli/args.js';
+import { loadVocab } from '../src/tokenizer/load.js';
+import { Tokenizer } from '../src/tokenizer/tokenizer.js';
+import { Llama2Error } from '../src/util/errors.js';
 
 const GGUF = fixture('gguf', 'stories15M-Q8_0.gguf');
 const HF_E = fixture('oracle', 'e_tok2k_chat', 'hf');
@@ -167,4 +171,85 @@ test('both llama.cpp-written GGUF files tokenize and generate (Q8_0; Q4_K + Q6_K
     assert.deepEqual((out['prompt_ids'] as number[]).slice(0, 1), [1], f);
     assert.equal((out['ids'] as number[]).length, 5, f);
   }
+});
+
+test('generate --prompt-ids needs no tokenizer: ids out, text null; the same ids as with one', () => {
+  const args = ['generate', '--model', HF_E, '--prompt-ids', '1,2,3', '--temperature', '0', '--max-tokens', '20', '--json'];
+  const bare = json(runCli(args, { env: REF }));
+  assert.equal(bare['text'], null);
+  assert.deepEqual(bare['prompt_ids'], [1, 2, 3]);
+  const ids = bare['ids'] as number[];
+  assert.ok(ids.length > 0 && ids.length <= 20);
+  const withTok = json(runCli([...args, '--tokenizer', TOK_E], { env: REF }));
+  assert.deepEqual(withTok['ids'], ids);
+  assert.equal(typeof withTok['text'], 'string');
+  assertUserError(runCli(['generate', '--model', HF_E, '--prompt-ids', '1,2', '--stop', 'x']), /no tokenizer found with the model/);
+});
+
+test('generate: --prompt-ids items are checked one by one; --prompt-file reads a UTF-8 file', () => {
+  assertUserError(runCli(['generate', '--model', GGUF, '--prompt-ids', '1,,2']), /--prompt-ids: expected comma-separated token ids \(decimal integers\), found "" \(item 2 of 3\)/);
+  assertUserError(runCli(['generate', '--model', GGUF, '--prompt-ids', '0x10']), /--prompt-ids: expected comma-separated token ids \(decimal integers\), found "0x10"/);
+  const dir = mkdtempSync(join(tmpdir(), 'llama2-prompt-'));
+  const file = join(dir, 'prompt.txt');
+  const text = '\ufeffOnce upon a time\u0000 there was\n'.repeat(3);
+  writeFileSync(file, text);
+  const out = json(runCli(['generate', '--model', GGUF, '--prompt-file', file, '--temperature', '0', '--max-tokens', '2', '--json'], { env: REF }));
+  const { tokenizer } = openModel(GGUF, { backend: refBackend, prepare: false });
+  assert.deepEqual(out['prompt_ids'], tokenizer!.encode(text, { bos: true }));
+  writeFileSync(file, Buffer.concat([Buffer.from('line one\nline two é\n'), Buffer.from([0xe9, 0x74, 0xe9])]));
+  assertUserError(runCli(['generate', '--model', GGUF, '--prompt-file', file]), /--prompt-file .*prompt\.txt: expected UTF-8 text but found invalid bytes \(e9 74\) at byte 21 \(line 3\)/);
+  assertUserError(runCli(['generate', '--model', GGUF, '--prompt', 'x', '--prompt-file', file]), /give exactly one of .* \(found --prompt and --prompt-file\)/);
+});
+
+test('tokenize: TEXT, --file, stdin (NUL bytes included), and any tokenizer file as --model', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'llama2-tok-'));
+  const text = 'a\u0000b\nHello world! 123';
+  const { tokenizer } = openModel(GGUF, { backend: refBackend, prepare: false });
+  const want = tokenizer!.encode(text, { bos: true });
+  const file = join(dir, 'in.txt');
+  writeFileSync(file, text);
+  assert.deepEqual(json(runCli(['tokenize', '--model', GGUF, '--json', '--file', file]))['ids'], want);
+  assert.deepEqual(json(runCli(['tokenize', '--model', GGUF, '--json'], { input: text }))['ids'], want);
+  const anyName = join(dir, 'spm.model'); // not named tokenizer.model
+  copyFileSync(TOK_E, anyName);
+  const tokE = new Tokenizer(loadVocab(TOK_E));
+  assert.deepEqual(json(runCli(['tokenize', '--model', anyName, '--json', 'Hi there']))['ids'], tokE.encode('Hi there', { bos: true }));
+  writeFileSync(file, Buffer.from([0x61, 0x0a, 0xc0, 0xaf]));
+  assertUserError(runCli(['tokenize', '--model', GGUF, '--file', file]), /in\.txt: expected UTF-8 text but found invalid bytes \(c0 af\) at byte 2 \(line 2\)/);
+});
+
+test('sizes from the command line or the file that would not fit are clear errors, not stack traces', () => {
+  assertUserError(runCli(['generate', '--model', GGUF, '--ctx', '1000000000', '--prompt-ids', '1']), /KV cache: 1000000000 positions need 12\.57 TiB/);
+  assertUserError(runCli(['info', '--model', GGUF, '--ctx', '0']), /--ctx: expected an integer ≥ 1, found 0/);
+  assertUserError(runCli(['info', '--model', GGUF, '--ctx', '-3']), /--ctx: expected an integer ≥ 1, found -3/);
+  const big = 'hello world '.repeat(60_000); // 720 KB on stdin
+  assertUserError(runCli(['chat', '--model', GGUF, '--max-tokens', '2'], { input: big, env: REF }), /chat: the last user turn needs \d+ tokens but only \d+ fit/);
+  // a tokenizer smaller than the model's vocabulary is refused at load, naming both sizes
+  assert.throws(() => openModel(GGUF, { tokenizer: TOK_E, backend: refBackend, prepare: false }), (e: unknown) =>
+    e instanceof Llama2Error && /has 2000 pieces but the model's vocabulary has 32000 rows/.test(e.message));
+});
+
+test('perplexity: non-UTF-8 input is refused with its byte offset; progress comes after every forward call', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'llama2-ppl-bad-'));
+  const file = join(dir, 'latin1.txt');
+  writeFileSync(file, Buffer.from('caf\xe9 au lait\n', 'latin1'));
+  assertUserError(runCli(['perplexity', '--model', GGUF, '--file', file]), /--file .*latin1\.txt: expected UTF-8 text but found invalid bytes \(e9 20 61 75\) at byte 3 \(line 1\)/);
+  const { model, tokenizer } = openModel(HF_E, { tokenizer: TOK_E, backend: refBackend });
+  const ids = tokenizer!.encode('The quick brown fox jumps over the lazy dog. '.repeat(40), { bos: false });
+  const seen: number[] = [];
+  const r = scoreWindows(model, tokenizer!.bosId, ids, 300, (d) => seen.push(d));
+  // windows of 300 scored 128 positions per call: 128, 256, 300, 428, ...
+  const want: number[] = [];
+  for (let w0 = 0; w0 < ids.length; w0 += 300) {
+    const len = Math.min(300, ids.length - w0);
+    for (let c = 128; c < len + 128; c += 128) want.push(w0 + Math.min(c, len));
+  }
+  assert.deepEqual(seen, want);
+  assert.equal(seen[seen.length - 1], r.tokens);
+});
+
+test('parseArgs: tens of thousands of arguments after "--"', () => {
+  const many = Array.from({ length: 300_000 }, (_, i) => String(i));
+  const p = parseArgs({ name: 't', summary: '', usage: '', flags: [], rest: true }, ['--', ...many]);
+  assert.equal(p.positionals.length, many.length);
 });

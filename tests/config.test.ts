@@ -47,6 +47,10 @@ test('invalid configs name the field', () => {
     [{ n_kv_heads: 3 }, /n_heads 4 is not a multiple of n_kv_heads 3/],
     [{ norm_eps: 0 }, /"norm_eps" must be > 0/],
     [{ rope_theta: -1 }, /"rope_theta"/],
+    [{ norm_eps: Infinity }, /"norm_eps" must be > 0 and finite, found Infinity/],
+    [{ norm_eps: NaN }, /"norm_eps" must be > 0 and finite, found NaN/],
+    [{ rope_theta: Infinity }, /"rope_theta" must be > 0 and finite, found Infinity/],
+    [{ ffn_dim_multiplier: Infinity }, /"ffn_dim_multiplier"/],
     [{ n_heads: 64 }, /head size 1 must be even/],
   ];
   for (const [patch, re] of bad) {

@@ -2,7 +2,7 @@
 // seeded, batches are deterministic permutations, shards stay bounded, and bad input fails clearly.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateStories, writeStoriesCorpus } from '../src/data/stories.js';
@@ -178,4 +178,38 @@ test('bad input fails with one clear Llama2Error', () => {
   const meta = prepareData({ ...opts, inputs: [corpus], outDir: out });
   truncateSync(join(out, meta.splits.train.shards[0]!.file), 10);
   assert.throws(() => openShards(out, 'train'), (e) => e instanceof Llama2Error && /bytes but found 10 bytes/.test(e.message));
+});
+
+test('a bad byte deep in a large JSONL is reported at its own byte offset and line', () => {
+  // 3 MiB of lines, so the bad byte sits in the third 1 MiB read and its line is far past the first
+  const line = JSON.stringify({ text: 'A line of ordinary text, é and 😀 included, long enough to matter.' }) + '\n';
+  const lineBytes = Buffer.byteLength(line);
+  const before = Math.ceil((2.5 * 2 ** 20) / lineBytes);
+  const head = Buffer.from(line.repeat(before));
+  const badAt = head.length + 10; // inside the next line's text
+  const file = join(dir, 'deep.jsonl');
+  writeFileSync(file, Buffer.concat([head, Buffer.from(line).subarray(0, 10), Buffer.from([0xc3, 0x28]), Buffer.from(line.repeat(5000))]));
+  const out = join(dir, 'deep-out');
+  assert.throws(() => prepareData({ inputs: [file], tokenizer: tok, outDir: out, seqLen: 16, valFraction: 0, seed: 1 }), (e: unknown) => {
+    assert.ok(e instanceof Llama2Error);
+    assert.match(e.message, new RegExp(`deep\\.jsonl: expected UTF-8 text but found invalid bytes \\(c3 28.*\\) at byte ${badAt} \\(line ${before + 1}\\)$`));
+    return true;
+  });
+  assert.equal(existsSync(out), false, 'a failed prepare leaves no output directory behind');
+});
+
+test('a failed prepare removes what it wrote: a new directory tree, or its shards in an existing one', () => {
+  const bad = join(dir, 'late-bad.jsonl');
+  writeFileSync(bad, Buffer.concat([readFileSync(corpus), Buffer.from('{"text": oops}\n')])); // fails at the last line
+  const opts = { tokenizer: tok, seqLen: 8, valFraction: 0.1, seed: 1, shardTokens: 64 };
+  const full = prepareData({ ...opts, inputs: [corpus], outDir: join(dir, 'late-good') });
+  assert.ok(full.splits.train.shards.length > 3, 'shards are written long before the last line');
+  const nested = join(dir, 'new-parent', 'child');
+  assert.throws(() => prepareData({ ...opts, inputs: [bad], outDir: nested }), /late-bad\.jsonl:121: expected a JSON object/);
+  assert.equal(existsSync(join(dir, 'new-parent')), false, 'the directories it made are gone');
+  const existing = join(dir, 'existing');
+  mkdirSync(existing);
+  writeFileSync(join(existing, 'keep.txt'), 'mine');
+  assert.throws(() => prepareData({ ...opts, inputs: [bad], outDir: existing }), /late-bad\.jsonl:121/);
+  assert.deepEqual(readdirSync(existing), ['keep.txt'], 'only what was there before');
 });

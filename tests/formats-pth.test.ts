@@ -138,3 +138,20 @@ test('ZIP64 archives (written by Python zipfile with zip64 records forced) read 
     f.close();
   }
 });
+
+test('unpickle: APPENDS of 300,000 items, str with a leading U+FEFF, latin-1 bytes 80..9F, hostile names escaped', () => {
+  // PROTO 2, EMPTY_LIST, MARK, 300000 × BININT1 i%256, APPENDS, STOP
+  const n = 300_000;
+  const body = Buffer.alloc(n * 2);
+  for (let i = 0; i < n; i++) { body[2 * i] = 0x4b; body[2 * i + 1] = i % 256; }
+  const list = unpickle(Buffer.concat([Buffer.from('\x80\x02](', 'latin1'), body, Buffer.from('e.', 'latin1')]), { what: 'x', globals: new Map() }) as number[];
+  assert.equal(list.length, n);
+  assert.equal(list[n - 1], (n - 1) % 256);
+  // BINUNICODE "\ufeffa" (5 bytes) and SHORT_BINSTRING of bytes 0x80 0x9f, in a tuple
+  const bom = Buffer.from('\ufeffa', 'utf8');
+  const pkl = Buffer.concat([Buffer.from('\x80\x02X', 'latin1'), Buffer.from([bom.length, 0, 0, 0]), bom, Buffer.from('U\x02\x80\x9f\x86.', 'latin1')]);
+  assert.deepEqual(unpickle(pkl, { what: 'x', globals: new Map() }), ['\ufeffa', '\u0080\u009f']);
+  // a global whose name holds a newline-free control character and is very long
+  const evil = Buffer.from(`\x80\x02cos\nsys\x1btem${'x'.repeat(5000)}\n.`, 'latin1');
+  throwsLlama(() => unpickle(evil, { what: 'x', globals: new Map() }), /refusing to execute code from pickle: os\.sys\\x1btemx+…$/);
+});

@@ -10,6 +10,7 @@ import { refBackend } from '../src/backend/ref.js';
 import { nativeBackend } from '../src/backend/native.js';
 import type { Backend } from '../src/backend/types.js';
 import { generate, generateStream } from '../src/generate/generate.js';
+import { createKVCache } from '../src/model/forward.js';
 import { Llama2Error } from '../src/util/errors.js';
 
 const BACKENDS: Array<[string, Backend]> = [['ref', refBackend]];
@@ -96,3 +97,39 @@ for (const [name, backend] of BACKENDS) {
     assert.deepEqual(b.ids, a.ids);
   });
 }
+
+test('without a tokenizer (codec null): the same ids, text null, EOS only when named, no stop strings', async () => {
+  const opened = openModel(fixture('gguf', 'stories15M-Q8_0.gguf'), { backend: refBackend });
+  const tok = opened.tokenizer!;
+  const prompt = tok.encode('Once upon a time', { bos: true });
+  const withTok = await generate(opened.model, tok, prompt, { temperature: 0, maxTokens: 12, stopAtEos: false });
+  const chunks: string[] = [];
+  const it = generateStream(opened.model, null, prompt, { temperature: 0, maxTokens: 12 });
+  let r = await it.next();
+  for (; !r.done; r = await it.next()) chunks.push(r.value.text);
+  assert.deepEqual(r.value.ids, withTok.ids, 'no EOS id named: nothing stops early');
+  assert.equal(r.value.text, null);
+  assert.deepEqual(chunks, withTok.ids.map(() => ''));
+  // naming one of the generated ids as EOS stops right before it
+  const eos = withTok.ids[5]!;
+  const first = withTok.ids.indexOf(eos);
+  const itStopped = generateStream(opened.model, null, prompt, { temperature: 0, maxTokens: 12, eosId: eos });
+  let s = await itStopped.next();
+  while (!s.done) s = await itStopped.next();
+  assert.deepEqual(s.value.ids, withTok.ids.slice(0, first));
+  assert.equal(s.value.finishReason, 'eos');
+  await assert.rejects(generateStream(opened.model, null, prompt, { stop: ['x'] }).next(), /stop strings: they need a tokenizer/);
+});
+
+test('the KV cache is sized by what generation needs; one larger than memory is a clear error', async () => {
+  const opened = openModel(fixture('gguf', 'stories15M-Q8_0.gguf'), { backend: refBackend, ctx: 1_000_000_000 });
+  const { model } = opened;
+  const tok = opened.tokenizer!;
+  const prompt = tok.encode('Once upon a time', { bos: true });
+  const r = await generate(model, tok, prompt, { temperature: 0, maxTokens: 3, stopAtEos: false }); // a context of 1e9, a cache of 8
+  assert.equal(r.ids.length, 3);
+  await assert.rejects(generate(model, tok, prompt, { temperature: 0 }), (e: unknown) =>
+    e instanceof Llama2Error && /KV cache: 1000000000 positions need 12\.57 TiB .* but this machine has .* of memory; use a smaller context \(--ctx\) or fewer new tokens \(--max-tokens\)/.test(e.message));
+  assert.throws(() => createKVCache(model.config, 0), /at least 1 position/);
+  assert.throws(() => createKVCache(model.config, 2 ** 40), Llama2Error);
+});

@@ -317,6 +317,45 @@ test('bad models: architecture not llama, wrong shape, missing and unexpected te
   expectError(() => readGgufModel(p), p, 'mixture-of-experts');
   p = model('llama', {}, [['tokenizer.ggml.model', gv.string('llama')], ['tokenizer.ggml.tokens', gv.array('string', ['a', 'b'])]]);
   expectError(() => readGgufModel(p), p, '"llama.vocab_size" is 40', 'holds 2 tokens');
+  p = model('llama', {}, [['llama.attention.layer_norm_rms_epsilon', gv.f32(Infinity)]]);
+  expectError(() => readGgufModel(p), p, '"norm_eps" must be > 0 and finite, found Infinity');
+  p = model('llama', {}, [['llama.rope.freq_base', gv.f32(NaN)]]);
+  expectError(() => readGgufModel(p), p, '"rope_theta" must be > 0 and finite, found NaN');
+});
+
+test('names read from a corrupt file appear escaped and cut short in messages', () => {
+  const junk = 'blk.0\u0000\u001b[31m' + 'x\n'.repeat(30000); // NUL, an escape sequence, 30000 lines
+  const t = f32Tensor(new Float32Array(4), [4]);
+  const path = tmpPath('junk');
+  const md: [string, GgufValue][] = [
+    ['general.architecture', gv.string('llama')], ['llama.embedding_length', gv.u32(64)], ['llama.block_count', gv.u32(1)],
+    ['llama.attention.head_count', gv.u32(4)], ['llama.feed_forward_length', gv.u32(96)], ['llama.context_length', gv.u32(64)],
+    ['llama.vocab_size', gv.u32(40)], [junk, gv.string(junk)],
+  ];
+  writeGguf(path, { metadata: md, tensors: [{ name: junk, tensor: t }] }); // an unexpected tensor
+  const g = openGguf(path);
+  assert.equal(g.tensors.has(junk), true, 'the name itself is read exactly');
+  g.close();
+  assert.throws(() => readGgufModel(path), (e: unknown) => {
+    assert.ok(e instanceof Llama2Error);
+    assert.ok(!/[\u0000-\u001f]/.test(e.message), `no control characters: ${JSON.stringify(e.message.slice(0, 200))}`);
+    assert.ok(e.message.length < 400, `short: ${e.message.length} characters`);
+    assert.match(e.message, /unexpected tensor "blk\.0\\x00\\x1b\[31mx\\nx\\n.*"… \(60011 characters\) for a 1-layer/);
+    return true;
+  });
+  // a metadata value of the wrong type quotes the value the same way
+  const p2 = tmpPath('junkval');
+  writeGguf(p2, { metadata: [['general.architecture', gv.string(junk)]], tensors: [] });
+  expectError(() => readGgufModel(p2), p2, '"general.architecture" is "blk.0\\x00', '(60011 characters)');
+});
+
+test('strings keep a leading U+FEFF (keys, values, string arrays)', () => {
+  const path = tmpPath('bom');
+  writeGguf(path, { metadata: [['\ufeffkey', gv.string('\ufeffvalue')], ['list', gv.array('string', ['\ufeff', 'a'])]], tensors: [] });
+  const g = openGguf(path);
+  assert.deepEqual(g.metadata.get('\ufeffkey'), { type: 'string', value: '\ufeffvalue' });
+  assert.deepEqual(Array.from((g.metadata.get('list') as { value: ArrayLike<string> }).value), ['\ufeff', 'a']);
+  g.close();
 });
 
 test('writer rejects what it cannot write', () => {

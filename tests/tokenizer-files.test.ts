@@ -15,6 +15,8 @@ import {
 } from '../src/tokenizer/load.js';
 import { ProtoWriter } from '../src/tokenizer/protobuf.js';
 import { PieceType, type SpmVocab } from '../src/tokenizer/vocab.js';
+import { Tokenizer } from '../src/tokenizer/tokenizer.js';
+import { readGgufModel } from '../src/formats/gguf.js';
 import { Llama2Error } from '../src/util/errors.js';
 
 const ORACLE = 'tests/fixtures/oracle/tokenizer';
@@ -181,4 +183,24 @@ test('broken tokenizer.bin files are Llama2Errors naming the file', () => {
   throwsNaming(() => parseLlama2cTokenizer(bad, name), name, /token \d+ has length \d+; expected 0\.\.2/);
   throwsNaming(() => parseLlama2cTokenizer(bytes, name, 0), name, /positive vocabulary size/);
   throwsNaming(() => readLlama2cTokenizer('tests/fixtures/none.bin'), 'none.bin', /no such file/);
+});
+
+test('U+FEFF, Llama-2 piece 30143, survives every vocabulary reader and encodes as sentencepiece does', () => {
+  // a leading byte-order mark is what a default TextDecoder strips: each reader must keep it
+  const BOM_ID = 30143;
+  const TEXT = '\ufeffBOM at start';
+  const WANT = [1, 29871, BOM_ID, 29933, 6488, 472, 1369]; // sentencepiece and llama.cpp agree
+  const gguf = readGgufModel('tests/fixtures/gguf/stories15M-Q8_0.gguf', { mmap: false }).vocab!;
+  assert.equal(gguf.pieces[BOM_ID], '\ufeff', 'GGUF string reader');
+  assert.deepEqual(new Tokenizer(gguf).encode(TEXT, { bos: true }), WANT);
+  const fromFiles: [string, SpmVocab][] = [
+    ['tokenizer.model', parseTokenizerModel(serializeTokenizerModel(gguf), 'x.model')],
+    ['tokenizer.json', parseTokenizerJson(serializeTokenizerJson(gguf), 'x.json')],
+    ['tokenizer.bin', parseLlama2cTokenizer(serializeLlama2cTokenizer(gguf), 'x.bin')],
+  ];
+  for (const [kind, v] of fromFiles) {
+    assert.equal(v.pieces[BOM_ID], '\ufeff', kind);
+    assert.deepEqual(v.pieces, gguf.pieces, kind);
+  }
+  assert.deepEqual(new Tokenizer(fromFiles[0]![1]).encode(TEXT, { bos: true }), WANT, 'tokenizer.model');
 });

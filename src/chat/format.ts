@@ -149,15 +149,14 @@ function renderTurns(tok: Tokenizer, system: string | undefined, turns: readonly
     ids.push(tok.bosId);
     lossMask.push(0);
     if (t.assistant === undefined) {
-      ids.push(...p);
-      for (let i = 0; i < p.length; i++) lossMask.push(0);
+      for (const id of p) { ids.push(id); lossMask.push(0); } // no push(...p): a long message would overflow the stack
       return;
     }
     const full = tok.encode(`${prefix} ${pyStrip(t.assistant)} `);
     let shared = 0; // the prompt's tokens; normally all of p (BPE does not merge "]" with "▁")
     while (shared < p.length && shared < full.length && p[shared] === full[shared]) shared++;
-    ids.push(...full, tok.eosId);
-    for (let i = 0; i < full.length; i++) lossMask.push(i < shared ? 0 : 1);
+    full.forEach((id, i) => { ids.push(id); lossMask.push(i < shared ? 0 : 1); });
+    ids.push(tok.eosId);
     lossMask.push(1);
   });
   return { ids, lossMask };

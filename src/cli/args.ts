@@ -45,7 +45,7 @@ export function parseArgs(spec: CommandSpec, argv: string[]): Parsed {
   let help = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a === '--') { positionals.push(...argv.slice(i + 1)); break; }
+    if (a === '--') { for (const p of argv.slice(i + 1)) positionals.push(p); break; }
     if (a === '--help' || a === '-h') { help = true; continue; }
     if (!a.startsWith('-') || a === '-' || /^-\d/.test(a)) { positionals.push(a); continue; }
     let name: string;

@@ -14,6 +14,7 @@ import { resultJson } from './generate.js';
 import type { Model } from '../model/forward.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import type { SamplerOptions } from '../generate/sampler.js';
+import { decodeUtf8 } from '../util/utf8.js';
 
 export const spec: CommandSpec = {
   name: 'chat',
@@ -61,7 +62,7 @@ export async function run(f: FlagValues): Promise<void> {
   if (!process.stdin.isTTY || bool(f, 'json')) {
     const chunks: Buffer[] = [];
     for await (const c of process.stdin) chunks.push(c as Buffer);
-    const prompt = Buffer.concat(chunks).toString('utf8');
+    const prompt = decodeUtf8(Buffer.concat(chunks), 'chat: stdin');
     const res = await answer(opened.model, tok, [...history, { role: 'user', content: prompt }], sampler, f, !wantJson(f));
     if (wantJson(f)) process.stdout.write(JSON.stringify(resultJson(res, loadMs)) + '\n');
     else process.stdout.write('\n');

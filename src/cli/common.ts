@@ -1,9 +1,11 @@
-/** Flags and helpers shared by the commands that run a model. */
+/** Flags and helpers shared by the commands that run a model: model flags, sampling flags, text and id inputs. */
+import { readFileSync } from 'node:fs';
 import type { FlagSpec, FlagValues } from './args.js';
 import { num, str, bool } from './args.js';
 import { openModel, type OpenedModel } from '../open.js';
 import { DEFAULT_SAMPLER, validateSampler, type SamplerOptions } from '../generate/sampler.js';
-import { Llama2Error } from '../util/errors.js';
+import { Llama2Error, describe } from '../util/errors.js';
+import { decodeUtf8 } from '../util/utf8.js';
 
 export const MODEL_FLAGS: FlagSpec[] = [
   { name: 'model', short: 'm', type: 'string', meta: 'PATH', help: 'model: .gguf file, llama2.c .bin, or a Hugging Face / Meta directory (required)' },
@@ -58,4 +60,42 @@ export function openFromFlags(f: FlagValues, cmd: string): OpenedModel {
 
 export function wantJson(f: FlagValues): boolean {
   return bool(f, 'json');
+}
+
+/**
+ * The text of a file, or of stdin for "-": strict UTF-8 (a bad byte is an error naming its offset
+ * and line; a leading U+FEFF is kept as text). `flag` names the input in errors ("--prompt-file").
+ */
+export async function readTextInput(path: string, flag: string): Promise<string> {
+  const what = path === '-' ? `${flag} (stdin)` : `${flag} ${path}`;
+  if (path === '-') {
+    const chunks: Buffer[] = [];
+    for await (const c of process.stdin) chunks.push(c as Buffer);
+    return decodeUtf8(Buffer.concat(chunks), what);
+  }
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new Llama2Error(`${what}: cannot read it (${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code ?? String(e)})`);
+  }
+  return decodeUtf8(bytes, what);
+}
+
+/**
+ * Token ids written as "1,450,7483": decimal integers separated by commas (spaces around them
+ * allowed). An empty item, a sign, a hex or float form, or an id ≥ `vocabSize` is an error naming
+ * the item and its position.
+ */
+export function parseIds(text: string, flag: string, vocabSize = Infinity): number[] {
+  const items = text.split(',');
+  return items.map((raw, i) => {
+    const s = raw.trim();
+    const where = items.length > 1 ? ` (item ${i + 1} of ${items.length})` : '';
+    if (!/^\d+$/.test(s)) throw new Llama2Error(`${flag}: expected comma-separated token ids (decimal integers), found ${describe(raw)}${where}`);
+    const id = Number(s);
+    if (id >= vocabSize) throw new Llama2Error(`${flag}: expected token ids in 0..${vocabSize - 1}, found ${describe(s)}${where}`);
+    return id;
+  });
 }

@@ -5,7 +5,8 @@ import { loadModelFile } from '../formats/load.js';
 import { ffnHiddenDim, headDim, kvCacheBytes } from '../model/config.js';
 import { namedHeads, namedWeights } from '../model/weights.js';
 import { numel } from '../tensor.js';
-import { str } from './args.js';
+import { num, str } from './args.js';
+import { Llama2Error, formatBytes } from '../util/errors.js';
 
 export const spec: CommandSpec = {
   name: 'info',
@@ -17,14 +18,12 @@ export const spec: CommandSpec = {
   ],
 };
 
-const GiB = 1024 ** 3;
-const fmtBytes = (b: number) => (b >= GiB ? `${(b / GiB).toFixed(2)} GiB` : `${(b / 1024 ** 2).toFixed(1)} MiB`);
-
 export async function run(f: FlagValues): Promise<void> {
   const path = requireModelPath(f, 'info');
   const m = loadModelFile(path, { tokenizer: str(f, 'tokenizer') });
   const c = m.config;
-  const ctx = (f['ctx'] as number | undefined) ?? c.max_seq_len;
+  const ctx = num(f, 'ctx') ?? c.max_seq_len;
+  if (!(Number.isSafeInteger(ctx) && ctx >= 1)) throw new Llama2Error(`--ctx: expected an integer ≥ 1, found ${ctx}`);
   const types: Record<string, number> = {};
   let params = 0;
   let weightBytes = 0;
@@ -66,7 +65,7 @@ export async function run(f: FlagValues): Promise<void> {
     `parameters   ${(params / 1e6).toFixed(2)}M`,
     `tensor types ${Object.entries(types).map(([k, v]) => `${k} ×${v}`).join(', ')} (${out.bits_per_weight.toFixed(2)} bits/weight)`,
     `tokenizer    ${out.tokenizer ? `${out.tokenizer.pieces} pieces from ${out.tokenizer.source} (bos ${out.tokenizer.bos_id}, eos ${out.tokenizer.eos_id})` : 'none found'}`,
-    `memory       weights ${fmtBytes(weightBytes)} + KV cache ${fmtBytes(kv)} at ctx ${ctx} (f32) ≈ ${fmtBytes(weightBytes + kv)}`,
+    `memory       weights ${formatBytes(weightBytes)} + KV cache ${formatBytes(kv)} at ctx ${ctx} (f32) ≈ ${formatBytes(weightBytes + kv)}`,
   ];
   for (const [n, t] of namedHeads(m.weights)) lines.push(`head         ${n} [${t.shape.join(', ')}] ${t.dtype}`);
   for (const [k, v] of Object.entries(m.info)) lines.push(`${k.padEnd(12)} ${String(v)}`);

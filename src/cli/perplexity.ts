@@ -2,10 +2,9 @@
  * `llama2 perplexity`: mean negative log-likelihood of a text file under the model, over
  * consecutive non-overlapping windows of the file's tokens, each window preceded by BOS.
  */
-import { readFileSync } from 'node:fs';
 import type { CommandSpec, FlagValues } from './args.js';
 import { num, str } from './args.js';
-import { MODEL_FLAGS, openFromFlags, requireModelPath, wantJson } from './common.js';
+import { MODEL_FLAGS, openFromFlags, readTextInput, requireModelPath, wantJson } from './common.js';
 import { requireTokenizer } from '../open.js';
 import type { Model } from '../model/forward.js';
 import { Llama2Error } from '../util/errors.js';
@@ -17,19 +16,23 @@ export const spec: CommandSpec = {
   usage: 'llama2 perplexity --model PATH --file TEXT_FILE [--ctx N] [--json]',
   flags: [
     ...MODEL_FLAGS.filter((f) => f.name !== 'ctx'),
-    { name: 'file', short: 'f', type: 'string', meta: 'FILE', help: 'UTF-8 text file to score (required)' },
+    { name: 'file', short: 'f', type: 'string', meta: 'FILE', help: 'UTF-8 text file to score ("-": stdin; required)' },
     { name: 'ctx', type: 'int', meta: 'N', help: "tokens per window (default: the model's context)" },
     { name: 'json', type: 'boolean', default: false, help: 'print {"tokens", "nll", "ppl"}' },
   ],
   notes:
     'The file is tokenized as one text (no BOS), cut into consecutive windows of --ctx tokens (the last\n' +
     'may be shorter); each window is run after a BOS token and each of its tokens is scored given the\n' +
-    'tokens before it in that window. nll is the mean negative log-likelihood in nats, ppl = exp(nll).',
+    'tokens before it in that window. nll is the mean negative log-likelihood in nats, ppl = exp(nll).\n' +
+    'A byte that is not UTF-8 is an error naming its offset. A progress bar runs on stderr when it is a terminal.',
 };
 
-/** Scores tokens in windows; returns the total NLL (nats) and the number of scored tokens. */
+/**
+ * Scores tokens in windows; returns the total NLL (nats) and the number of scored tokens.
+ * `onProgress` gets the number of tokens scored so far after every forward call (≤ 128 positions).
+ */
 export function scoreWindows(
-  model: Model, bosId: number, ids: readonly number[], ctx: number, onWindow?: (done: number) => void,
+  model: Model, bosId: number, ids: readonly number[], ctx: number, onProgress?: (done: number) => void,
 ): { nll: number; tokens: number } {
   const V = model.config.vocab_size;
   const CHUNK = 128; // positions per forward call, bounds the logits buffer to CHUNK × V
@@ -51,8 +54,8 @@ export function scoreWindows(
         total += max + Math.log(s) - row[seq[c0 + i + 1]!]!;
         count++;
       }
+      onProgress?.(count);
     }
-    onWindow?.(Math.min(ids.length, w0 + ctx));
   }
   return { nll: total, tokens: count };
 }
@@ -61,12 +64,7 @@ export async function run(f: FlagValues): Promise<void> {
   const modelPath = requireModelPath(f, 'perplexity');
   const file = str(f, 'file');
   if (!file) throw new Llama2Error('perplexity: --file TEXT_FILE is required');
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new Llama2Error(`--file ${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
+  const text = await readTextInput(file, '--file');
   const opened = openFromFlags({ ...f, ctx: undefined }, 'perplexity');
   const tok = requireTokenizer(opened, modelPath);
   const maxCtx = opened.model.config.max_seq_len;
@@ -76,10 +74,10 @@ export async function run(f: FlagValues): Promise<void> {
   }
   const ids = tok.encode(text, { bos: false });
   if (ids.length === 0) throw new Llama2Error(`--file ${file}: the file holds no text to score`);
-  const bar = wantJson(f) ? null : new Progress('perplexity', ids.length, 'tokens');
+  const bar = new Progress('perplexity', ids.length, 'tokens'); // stderr, on a terminal only
   const t0 = performance.now();
-  const r = scoreWindows(opened.model, tok.bosId, ids, ctx, (d) => bar?.update(d));
-  bar?.done();
+  const r = scoreWindows(opened.model, tok.bosId, ids, ctx, (d) => bar.update(d));
+  bar.done();
   const nll = r.nll / r.tokens;
   const out = { tokens: r.tokens, nll, ppl: Math.exp(nll), ctx, seconds: (performance.now() - t0) / 1000 };
   if (wantJson(f)) process.stdout.write(JSON.stringify(out) + '\n');

@@ -8,12 +8,14 @@
  *   .jsonl  one JSON object per non-blank line, the document under `textKey` (default "text");
  *           a malformed line is an error naming file:line.
  *
- * Files must be UTF-8 (a leading BOM is dropped). Empty documents are skipped.
+ * Files must be UTF-8 (a leading BOM is dropped; a bad byte is an error naming its byte offset and
+ * line). Empty documents are skipped.
  * What it is not: tokenization or packing (prepare.ts).
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { extname } from 'node:path';
-import { Llama2Error, describe } from '../util/errors.js';
+import { Llama2Error, describe, plain } from '../util/errors.js';
+import { StrictUtf8Decoder } from '../util/utf8.js';
 
 export type CorpusFileKind = 'txt' | 'jsonl';
 
@@ -43,22 +45,13 @@ export function* readLines(path: string): Generator<[string, number]> {
     throw new Llama2Error(`data: cannot open ${path} (${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code ?? String(e)})`);
   }
   const buf = new Uint8Array(CHUNK);
-  const decoder = new TextDecoder('utf-8', { fatal: true });
+  const decoder = new StrictUtf8Decoder(`data: ${path}`, { dropBom: true });
   let carry = '';
   let lineNo = 0;
-  let offset = 0;
-  const decode = (bytes: Uint8Array | undefined): string => {
-    try {
-      return bytes ? decoder.decode(bytes, { stream: true }) : decoder.decode();
-    } catch {
-      throw new Llama2Error(`data: ${path}: expected UTF-8 text but found invalid bytes near byte ${offset} (line ${lineNo + 1})`);
-    }
-  };
   try {
     for (;;) {
       const n = readSync(fd, buf, 0, CHUNK, null);
-      const text = carry + decode(n > 0 ? buf.subarray(0, n) : undefined);
-      offset += n;
+      const text = carry + (n > 0 ? decoder.push(buf.subarray(0, n)) : decoder.end());
       let i = 0;
       for (;;) {
         const j = text.indexOf('\n', i);
@@ -101,7 +94,7 @@ export function* readDocuments(path: string, textKey = 'text'): Generator<Doc> {
     try {
       obj = JSON.parse(line);
     } catch (e) {
-      throw new Llama2Error(`data: ${path}:${no}: expected a JSON object per line but found invalid JSON (${(e as Error).message})`);
+      throw new Llama2Error(`data: ${path}:${no}: expected a JSON object per line but found invalid JSON (${plain(e)})`);
     }
     if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
       throw new Llama2Error(`data: ${path}:${no}: expected a JSON object per line but found ${describe(obj)}`);

@@ -147,12 +147,30 @@ export function prepareData(o: PrepareOptions): ShardMeta {
   });
 
   const dtype: TokenDtype = V <= 0x10000 ? 'uint16' : 'uint32';
-  mkdirSync(o.outDir, { recursive: true });
+  const created = mkdirSync(o.outDir, { recursive: true }); // the first directory made; undefined if it existed
   rmSync(join(o.outDir, 'meta.json'), { force: true });
   const writers: Record<Split, SplitWriter> = {
     train: new SplitWriter(o.outDir, 'train', o.seqLen, dtype, shardTokens),
     val: new SplitWriter(o.outDir, 'val', o.seqLen, dtype, shardTokens),
   };
+  try {
+    const meta = writeSplits(o, inputs, writers, dtype, textKey);
+    writeFileAtomic(join(o.outDir, 'meta.json'), JSON.stringify(meta, null, 2) + '\n');
+    return meta;
+  } catch (e) {
+    // leave nothing behind: the directories this call made, else the shards it wrote
+    if (created !== undefined) rmSync(created, { recursive: true, force: true });
+    else for (const w of Object.values(writers)) for (const sh of w.shards) rmSync(join(o.outDir, sh.file), { force: true });
+    throw e;
+  }
+}
+
+/** Reads, tokenizes and packs every document into the writers; returns the meta.json record. */
+function writeSplits(
+  o: PrepareOptions, inputs: ShardMeta['inputs'], writers: Record<Split, SplitWriter>, dtype: TokenDtype, textKey: string,
+): ShardMeta {
+  const vocab = o.tokenizer.vocab;
+  const V = vocab.pieces.length;
   const valCut = o.valFraction * 0x100000000;
   let docIndex = 0;
   let tokens = 0;
@@ -200,6 +218,5 @@ export function prepareData(o: PrepareOptions): ShardMeta {
     inputs,
     splits: { train, val },
   };
-  writeFileAtomic(join(o.outDir, 'meta.json'), JSON.stringify(meta, null, 2) + '\n');
   return meta;
 }

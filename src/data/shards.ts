@@ -21,7 +21,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { check, Llama2Error } from '../util/errors.js';
+import { check, Llama2Error, plain, describe } from '../util/errors.js';
 import { FileReader } from '../util/fs.js';
 import { hashSeed, permutation, Rng } from '../util/rng.js';
 
@@ -79,11 +79,11 @@ export function readShardMeta(dir: string): ShardMeta {
   try {
     meta = JSON.parse(text) as ShardMeta;
   } catch (e) {
-    throw new Llama2Error(`shards: ${path}: invalid JSON (${(e as Error).message})`);
+    throw new Llama2Error(`shards: ${path}: invalid JSON (${plain(e)})`);
   }
-  check(meta.format === SHARD_FORMAT, `shards: ${path}: expected format "${SHARD_FORMAT}" but found ${JSON.stringify(meta.format)}`);
+  check(meta.format === SHARD_FORMAT, `shards: ${path}: expected format "${SHARD_FORMAT}" but found ${describe(meta.format)}`);
   check(meta.version === SHARD_VERSION, `shards: ${path}: expected version ${SHARD_VERSION} but found ${meta.version} — prepare the data again`);
-  check(meta.dtype === 'uint16' || meta.dtype === 'uint32', `shards: ${path}: expected dtype uint16 or uint32 but found ${JSON.stringify(meta.dtype)}`);
+  check(meta.dtype === 'uint16' || meta.dtype === 'uint32', `shards: ${path}: expected dtype uint16 or uint32 but found ${describe(meta.dtype)}`);
   check(Number.isInteger(meta.seq_len) && meta.seq_len >= 1, `shards: ${path}: expected seq_len >= 1 but found ${meta.seq_len}`);
   return meta;
 }

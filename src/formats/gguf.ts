@@ -16,7 +16,7 @@
  */
 import { DTYPE_LAYOUT, type DType, type WeightTensor } from '../tensor.js';
 import { FileReader } from '../util/fs.js';
-import { Llama2Error, describe } from '../util/errors.js';
+import { Llama2Error, describe, quote } from '../util/errors.js';
 import { headDim, validateConfig, type LlamaConfig } from '../model/config.js';
 import { assembleWeights, checkHead, expectedShapes, headFromGguf, LAYER_KEYS, metaKey, type LayerKey } from '../model/weights.js';
 import type { SpmVocab } from '../tokenizer/vocab.js';
@@ -145,7 +145,7 @@ class Cursor {
   private buf: Uint8Array = new Uint8Array(0);
   private dv = new DataView(this.buf.buffer);
   private start = 0;
-  private readonly text = new TextDecoder('utf-8');
+  private readonly text = new TextDecoder('utf-8', { ignoreBOM: true }); // U+FEFF is a Llama-2 piece: keep it
   constructor(private readonly file: FileReader) {}
 
   /** Makes n bytes available at pos; returns their offset in buf and advances. */
@@ -233,8 +233,9 @@ const ARRAY_CTORS: Partial<Record<GgufValueType, new (n: number) => ArrayLike<nu
   f32: Float32Array, f64: Float64Array, u64: BigUint64Array, i64: BigInt64Array,
 };
 
+/** A few raw bytes for a message: quoted when they are printable ASCII, else in hex. */
 function printable(b: Uint8Array): string {
-  return [...b].every((c) => c >= 0x20 && c < 0x7f) ? JSON.stringify(String.fromCharCode(...b)) : `bytes ${[...b].map((c) => c.toString(16).padStart(2, '0')).join(' ')}`;
+  return b.every((c) => c >= 0x20 && c < 0x7f) ? quote(Buffer.from(b).toString('latin1')) : `bytes ${Buffer.from(b).toString('hex').replace(/(..)(?!$)/g, '$1 ')}`;
 }
 
 /** Opens a GGUF file: reads the header, metadata and tensor infos; tensor data stays on disk. */
@@ -267,7 +268,7 @@ export function openGguf(path: string): GgufFile {
     const metadata = new Map<string, GgufValue>();
     for (let i = 0; i < nKv; i++) {
       const key = cur.string(`metadata key #${i}`);
-      const field = `metadata "${key}"`;
+      const field = `metadata ${quote(key)}`;
       if (metadata.has(key)) throw new Llama2Error(`${what}: ${field} appears twice`);
       metadata.set(key, cur.value(cur.valueType(field), field));
     }
@@ -286,7 +287,7 @@ export function openGguf(path: string): GgufFile {
     const names = new Set<string>();
     for (let i = 0; i < nTensors; i++) {
       const name = cur.string(`tensor info #${i} name`);
-      const field = `tensor "${name}"`;
+      const field = `tensor ${quote(name)}`;
       if (names.has(name)) throw new Llama2Error(`${what}: ${field} appears twice`);
       names.add(name);
       const nDims = cur.u32(`${field} n_dims`);
@@ -318,7 +319,7 @@ export function openGguf(path: string): GgufFile {
       const offset = dataOffset + t.rel;
       if (offset + t.nbytes > file.size) {
         throw new Llama2Error(
-          `${what}: tensor "${t.name}" data (bytes ${offset}..${offset + t.nbytes}) runs past the end of the ${file.size}-byte file (truncated?)`,
+          `${what}: tensor ${quote(t.name)} data (bytes ${offset}..${offset + t.nbytes}) runs past the end of the ${file.size}-byte file (truncated?)`,
         );
       }
       tensors.set(t.name, { dtype: t.dtype, shape: t.shape, offset, nbytes: t.nbytes });
@@ -436,7 +437,7 @@ function readConfig(g: GgufFile, m: ReturnType<typeof metaReader>, vocabCount: n
   }
   const scaling = m.string('llama.rope.scaling.type');
   if (scaling !== undefined && scaling !== 'none') {
-    throw new Llama2Error(`${what}: metadata "llama.rope.scaling.type" is "${scaling}"; RoPE scaling is not supported (expected "none" or absent)`);
+    throw new Llama2Error(`${what}: metadata "llama.rope.scaling.type" is ${quote(scaling)}; RoPE scaling is not supported (expected "none" or absent)`);
   }
   const experts = m.int('llama.expert_count') ?? 0;
   if (experts > 0) throw new Llama2Error(`${what}: metadata "llama.expert_count" is ${experts}: mixture-of-experts models are not supported`);
@@ -502,7 +503,7 @@ export function readGgufModel(path: string, opts: ReadGgufOptions = {}): LoadedM
     const m = metaReader(g);
     const arch = m.string('general.architecture');
     if (arch !== 'llama') {
-      throw new Llama2Error(`${what}: metadata "general.architecture" is ${arch === undefined ? 'missing' : `"${arch}"`}; llama2-ts runs "llama" (Llama-2) models only`);
+      throw new Llama2Error(`${what}: metadata "general.architecture" is ${arch === undefined ? 'missing' : quote(arch)}; llama2-ts runs "llama" (Llama-2) models only`);
     }
     const tokModel = m.string('tokenizer.ggml.model');
     const tokens = m.strings('tokenizer.ggml.tokens');
@@ -515,7 +516,7 @@ export function readGgufModel(path: string, opts: ReadGgufOptions = {}): LoadedM
     const wanted = new Set(byMeta.values());
     for (const name of g.tensors.keys()) {
       if (!wanted.has(name) && headFromGguf(name) === undefined) {
-        throw new Llama2Error(`${what}: unexpected tensor "${name}" for a ${config.n_layers}-layer Llama-2 model`);
+        throw new Llama2Error(`${what}: unexpected tensor ${quote(name)} for a ${config.n_layers}-layer Llama-2 model`);
       }
     }
     for (const [meta, shape] of expectedShapes(config)) {

@@ -17,7 +17,7 @@
  */
 import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, unlinkSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { Llama2Error, describe } from '../util/errors.js';
+import { Llama2Error, describe, quote, plain } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { f32ToBf16, f32ToF16, toFloat32, type WeightTensor } from '../tensor.js';
 import { ffnHiddenDim, validateConfig, type LlamaConfig } from '../model/config.js';
@@ -81,7 +81,7 @@ export function parseHfConfig(raw: unknown, where: string, maxSeqLen?: number): 
     throw new Llama2Error(`${where}: architectures is ${describe(arch)}; expected LlamaForCausalLM (or LlamaForSequenceClassification, a reward model)`);
   }
   if (c['rope_scaling'] !== undefined && c['rope_scaling'] !== null) {
-    throw new Llama2Error(`${where}: rope_scaling ${JSON.stringify(c['rope_scaling'])} is not supported (Llama-2 uses plain RoPE); expected null`);
+    throw new Llama2Error(`${where}: rope_scaling ${plain(JSON.stringify(c['rope_scaling']), 80)} is not supported (Llama-2 uses plain RoPE); expected null`);
   }
   if (c['hidden_act'] !== undefined && c['hidden_act'] !== 'silu') {
     throw new Llama2Error(`${where}: hidden_act is ${describe(c['hidden_act'])}; Llama uses "silu"`);
@@ -130,7 +130,7 @@ function weightMap(dir: string, where: string): { map: Map<string, string>; file
       const map = new Map<string, string>();
       for (const [name, file] of Object.entries(wm as Record<string, unknown>)) {
         if (typeof file !== 'string' || file.includes('/') || file.includes('\\')) {
-          throw new Llama2Error(`HF weight index ${indexPath}: weight_map["${name}"] must be a file name in the same directory, found ${describe(file)}`);
+          throw new Llama2Error(`HF weight index ${indexPath}: weight_map[${quote(name)}] must be a file name in the same directory, found ${describe(file)}`);
         }
         map.set(name, join(dir, file));
       }

@@ -5,7 +5,7 @@
  */
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { Llama2Error } from '../util/errors.js';
+import { Llama2Error, quote } from '../util/errors.js';
 import type { LoadedModel, ModelFormat } from './types.js';
 import { readGgufModel } from './gguf.js';
 import { readHfDir } from './hf.js';
@@ -54,7 +54,7 @@ export function detectFormat(path: string): { format: ModelFormat; path: string 
   }
   if (name.endsWith('.bin')) return { format: 'llama2c', path };
   throw new Llama2Error(
-    `--model ${path}: unrecognised model file (first bytes ${JSON.stringify(m)}); expected a .gguf file, a llama2.c .bin, ` +
+    `--model ${path}: unrecognised model file (first bytes ${quote(m)}); expected a .gguf file, a llama2.c .bin, ` +
       `or a Hugging Face / Meta model directory`,
   );
 }

@@ -14,7 +14,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { Llama2Error, describe } from '../util/errors.js';
+import { Llama2Error, describe, quote, plain } from '../util/errors.js';
 import { rowBytes, type WeightTensor } from '../tensor.js';
 import { ffnHiddenDim, ffnHiddenDimRule, validateConfig, type LlamaConfig } from '../model/config.js';
 import { HEADS, assembleWeights, checkHead, expectedShapes, namedHeads, namedWeights, type ModelWeights } from '../model/weights.js';
@@ -40,7 +40,7 @@ export function readJsonFile(path: string, what: string): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch (e) {
-    throw new Llama2Error(`${what}: ${path} is not valid JSON (${(e as Error).message})`);
+    throw new Llama2Error(`${what}: ${path} is not valid JSON (${plain(e)})`);
   }
 }
 
@@ -179,7 +179,7 @@ function mergeShards(parts: WeightTensor[], dim: 0 | 1, name: string, where: str
   const first = parts[0]!;
   if (parts.length === 1) return first;
   for (const t of parts) {
-    if (t.dtype !== first.dtype) throw new Llama2Error(`${where}: shards disagree on the dtype of "${name}" (${first.dtype} vs ${t.dtype})`);
+    if (t.dtype !== first.dtype) throw new Llama2Error(`${where}: shards disagree on the dtype of ${quote(name)} (${first.dtype} vs ${t.dtype})`);
   }
   if (dim === 0) {
     const rows = parts.reduce((s, t) => s + t.shape[0]!, 0);
@@ -241,7 +241,7 @@ export function readMetaDir(dir: string, opts: MetaReadOptions = {}): LoadedMode
     for (const s of shards.slice(1)) {
       const names = s.names();
       const extra = names.find((n) => !names0.has(n)) ?? [...names0].find((n) => s.shape(n) === undefined);
-      if (extra !== undefined) throw new Llama2Error(`${where}: inconsistent shards: "${extra}" is in one of ${fileList} but not in all`);
+      if (extra !== undefined) throw new Llama2Error(`${where}: inconsistent shards: ${quote(extra)} is in one of ${fileList} but not in all`);
     }
     const embCols = s0.shape('tok_embeddings.weight')?.[1];
     if (embCols !== undefined && embCols * shards.length !== config.dim && config.dim % embCols === 0) {

@@ -15,7 +15,7 @@
  * memory mapping of the file (PthOptions.mmap); the checkpoint is never loaded whole.
  * It is not a reader for the legacy (pre-1.6) tar format or for TorchScript archives.
  */
-import { Llama2Error } from '../util/errors.js';
+import { Llama2Error, quote, plain } from '../util/errors.js';
 import { numel, type WeightTensor } from '../tensor.js';
 import { openZip, type ZipArchive } from './zip.js';
 import { FileReader } from '../util/fs.js';
@@ -94,8 +94,9 @@ function typeName(v: PyValue): string {
 export function unpickle(data: Uint8Array, opt: UnpickleOptions): PyValue {
   const { what } = opt;
   const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  const utf8 = new TextDecoder('utf-8');
-  const latin1 = new TextDecoder('latin1');
+  const utf8 = new TextDecoder('utf-8', { ignoreBOM: true }); // a str keeps a leading U+FEFF, as in Python
+  // ISO-8859-1 byte for byte (the WHATWG 'latin1' label is windows-1252, which remaps 80..9F)
+  const latin1 = { decode: (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1') };
   let stack: PyValue[] = [];
   const marks: PyValue[][] = [];
   const memo = new Map<number, PyValue>();
@@ -137,7 +138,7 @@ export function unpickle(data: Uint8Array, opt: UnpickleOptions): PyValue {
     if (opt.globals.has(qualname)) return { kind: 'global', qualname };
     const why = opt.unsupported?.(qualname);
     if (why) throw new Llama2Error(`${what}: ${why}`);
-    throw new Llama2Error(`${what}: refusing to execute code from pickle: ${qualname}`);
+    throw new Llama2Error(`${what}: refusing to execute code from pickle: ${plain(qualname, 80)}`);
   };
   const call = (fn: PyValue, args: PyValue): PyValue => {
     if (fn === null || typeof fn !== 'object' || !('kind' in fn) || fn.kind !== 'global') {
@@ -145,7 +146,7 @@ export function unpickle(data: Uint8Array, opt: UnpickleOptions): PyValue {
     }
     const impl = opt.globals.get(fn.qualname);
     if (!impl) return fail(`calls ${fn.qualname}, which may only be used as a value`);
-    if (!Array.isArray(args)) return fail(`calls ${fn.qualname} with ${typeName(args)} arguments instead of a tuple`);
+    if (!Array.isArray(args)) return fail(`calls ${plain(fn.qualname, 80)} with ${typeName(args)} arguments instead of a tuple`);
     return impl(args);
   };
   const setItem = (d: PyValue, k: PyValue, v: PyValue): void => {
@@ -154,7 +155,7 @@ export function unpickle(data: Uint8Array, opt: UnpickleOptions): PyValue {
   };
   const append = (l: PyValue, items: PyValue[]): void => {
     if (!Array.isArray(l) || isTuple(l)) return fail(`appends to a ${typeName(l)}`);
-    (l as PyValue[]).push(...items);
+    for (const it of items) (l as PyValue[]).push(it); // APPENDS of any length (no argument spread)
   };
 
   for (;;) {
@@ -395,7 +396,7 @@ function makePth(zip: ZipArchive, path: string, what: string, mapsWeights: boole
   if (!pkl) throw new Llama2Error(`${what}: zip archive has no <archive>/data.pkl entry; not a torch.save checkpoint`);
   const prefix = pkl.slice(0, -'data.pkl'.length);
   const bo = zip.entries.get(prefix + 'byteorder');
-  if (bo && new TextDecoder().decode(zip.read(bo.name)).trim() !== 'little') {
+  if (bo && Buffer.from(zip.read(bo.name)).toString('latin1').trim() !== 'little') {
     throw new Llama2Error(`${what}: checkpoint was saved on a big-endian machine; only little-endian checkpoints are supported`);
   }
   const storages = new Map<string, TorchStorage>();
@@ -407,7 +408,7 @@ function makePth(zip: ZipArchive, path: string, what: string, mapsWeights: boole
     const tname = type && typeof type === 'object' && 'kind' in type && type.kind === 'global' ? type.qualname.replace(/^torch\./, '') : '';
     const dtype = STORAGES[tname];
     if (!dtype || typeof key !== 'string' || typeof n !== 'number') {
-      throw new Llama2Error(`${what}: persistent id names storage type ${typeName(type ?? null)} "${tname}"; expected one of torch.${Object.keys(STORAGES).join(', torch.')}`);
+      throw new Llama2Error(`${what}: persistent id names storage type ${typeName(type ?? null)} ${plain(tname, 80)}; expected one of torch.${Object.keys(STORAGES).join(', torch.')}`);
     }
     let s = storages.get(key);
     if (!s) {
@@ -420,7 +421,7 @@ function makePth(zip: ZipArchive, path: string, what: string, mapsWeights: boole
     what,
     globals: torchGlobals(what),
     persistentLoad,
-    unsupported: (q) => (/^torch\.\w+Storage$/.test(q) ? `storage type ${q} is not supported (expected float, half, bfloat16 or integer storages)` : null),
+    unsupported: (q) => (/^torch\.\w+Storage$/.test(q) ? `storage type ${plain(q, 80)} is not supported (expected float, half, bfloat16 or integer storages)` : null),
   });
 
   const tensors = new Map<string, PthTensor>();
@@ -438,13 +439,13 @@ function makePth(zip: ZipArchive, path: string, what: string, mapsWeights: boole
   /** the tensor's storage entry and byte range in it, checked contiguous and inside the entry */
   const locate = (name: string): [string, number, number] => {
     const t = tensors.get(name);
-    if (!t) throw new Llama2Error(`${what}: no tensor named "${name}"`);
+    if (!t) throw new Llama2Error(`${what}: no tensor named ${quote(name)}`);
     // row-major strides; dims of size 1 may carry any stride
     let expect = 1;
     for (let i = t.shape.length - 1; i >= 0; i--) {
       if (t.shape[i] !== 1 && t.stride[i] !== expect) {
         throw new Llama2Error(
-          `${what}: tensor "${name}" is not contiguous (shape [${t.shape.join(', ')}], stride [${t.stride.join(', ')}]); re-save it with .contiguous()`,
+          `${what}: tensor ${quote(name)} is not contiguous (shape [${t.shape.join(', ')}], stride [${t.stride.join(', ')}]); re-save it with .contiguous()`,
         );
       }
       expect *= t.shape[i]!;
@@ -452,11 +453,11 @@ function makePth(zip: ZipArchive, path: string, what: string, mapsWeights: boole
     const size = TORCH_DTYPE_SIZE[t.dtype];
     const entry = `${prefix}data/${t.storageKey}`;
     const e = zip.entries.get(entry);
-    if (!e) throw new Llama2Error(`${what}: tensor "${name}" points at storage entry "${entry}", which the archive lacks`);
+    if (!e) throw new Llama2Error(`${what}: tensor ${quote(name)} points at storage entry ${quote(entry)}, which the archive lacks`);
     const begin = t.storageOffset * size;
     const len = numel(t.shape) * size;
     if (begin + len > e.size) {
-      throw new Llama2Error(`${what}: tensor "${name}" needs bytes ${begin}..${begin + len} of storage "${entry}", which has ${e.size} bytes (truncated checkpoint?)`);
+      throw new Llama2Error(`${what}: tensor ${quote(name)} needs bytes ${begin}..${begin + len} of storage ${quote(entry)}, which has ${e.size} bytes (truncated checkpoint?)`);
     }
     return [entry, begin, len];
   };
@@ -497,7 +498,7 @@ function makePth(zip: ZipArchive, path: string, what: string, mapsWeights: boole
     mapsWeights,
     weight(name: string): WeightTensor {
       const t = tensors.get(name);
-      if (!t) throw new Llama2Error(`${what}: no tensor named "${name}"`);
+      if (!t) throw new Llama2Error(`${what}: no tensor named ${quote(name)}`);
       if (t.dtype === 'F32' || t.dtype === 'F16' || t.dtype === 'BF16') {
         const w = mapsWeights ? mapped(name) : undefined;
         return { dtype: t.dtype, shape: [...t.shape], data: w ? new Uint8Array(w) : bytes(name) };
@@ -509,7 +510,7 @@ function makePth(zip: ZipArchive, path: string, what: string, mapsWeights: boole
         for (let i = 0; i < f.length; i++) f[i] = dv.getFloat64(i * 8, true);
         return { dtype: 'F32', shape: [...t.shape], data: new Uint8Array(f.buffer) };
       }
-      throw new Llama2Error(`${what}: tensor "${name}" has dtype ${t.dtype}; a weight must be F32, F16, BF16 or F64`);
+      throw new Llama2Error(`${what}: tensor ${quote(name)} has dtype ${t.dtype}; a weight must be F32, F16, BF16 or F64`);
     },
     close: () => zip.close(),
   };

@@ -6,7 +6,7 @@
  * (SafetensorsOptions.mmap).
  */
 import { FileReader, writeFileAtomic } from '../util/fs.js';
-import { Llama2Error, describe } from '../util/errors.js';
+import { Llama2Error, describe, quote, plain } from '../util/errors.js';
 import { numel, toFloat32, type WeightTensor } from '../tensor.js';
 import { mapRanges, useMmap } from './mmap.js';
 
@@ -52,7 +52,7 @@ export class SafetensorsFile {
       header = JSON.parse(Buffer.from(this.file.read(8, hlen, 'header')).toString('utf8')) as Record<string, unknown>;
     } catch (e) {
       if (e instanceof Llama2Error) throw e;
-      throw new Llama2Error(`${what}: header is not valid JSON (${(e as Error).message})`);
+      throw new Llama2Error(`${what}: header is not valid JSON (${plain(e)})`);
     }
     const dataStart = 8 + hlen;
     this.metadata = (header['__metadata__'] as Record<string, string> | undefined) ?? {};
@@ -60,21 +60,21 @@ export class SafetensorsFile {
       if (name === '__metadata__') continue;
       const e = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
       if (typeof e.dtype !== 'string' || !(e.dtype in ST_SIZE)) {
-        throw new Llama2Error(`${what}: tensor "${name}" has dtype ${describe(e.dtype)}; expected one of ${Object.keys(ST_SIZE).join(', ')}`);
+        throw new Llama2Error(`${what}: tensor ${quote(name)} has dtype ${describe(e.dtype)}; expected one of ${Object.keys(ST_SIZE).join(', ')}`);
       }
       if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isInteger(d) && d >= 0)) {
-        throw new Llama2Error(`${what}: tensor "${name}" has shape ${describe(e.shape)}; expected a list of non-negative integers`);
+        throw new Llama2Error(`${what}: tensor ${quote(name)} has shape ${describe(e.shape)}; expected a list of non-negative integers`);
       }
       const off = e.data_offsets as number[] | undefined;
-      if (!Array.isArray(off) || off.length !== 2) throw new Llama2Error(`${what}: tensor "${name}" lacks data_offsets [begin, end]`);
+      if (!Array.isArray(off) || off.length !== 2) throw new Llama2Error(`${what}: tensor ${quote(name)} lacks data_offsets [begin, end]`);
       const dtype = e.dtype as StDType;
       const shape = e.shape as number[];
       const want = numel(shape) * ST_SIZE[dtype];
       if (off[1]! - off[0]! !== want) {
-        throw new Llama2Error(`${what}: tensor "${name}" ${dtype}[${shape.join(', ')}] needs ${want} bytes but data_offsets span ${off[1]! - off[0]!}`);
+        throw new Llama2Error(`${what}: tensor ${quote(name)} ${dtype}[${shape.join(', ')}] needs ${want} bytes but data_offsets span ${off[1]! - off[0]!}`);
       }
       if (dataStart + off[1]! > this.file.size) {
-        throw new Llama2Error(`${what}: file is truncated: tensor "${name}" ends at byte ${dataStart + off[1]!} but the file has ${this.file.size} bytes`);
+        throw new Llama2Error(`${what}: file is truncated: tensor ${quote(name)} ends at byte ${dataStart + off[1]!} but the file has ${this.file.size} bytes`);
       }
       this.entries.set(name, { dtype, shape, begin: dataStart + off[0]!, end: dataStart + off[1]! });
     }
@@ -86,14 +86,14 @@ export class SafetensorsFile {
 
   entry(name: string): StEntry {
     const e = this.entries.get(name);
-    if (!e) throw new Llama2Error(`safetensors ${this.path}: no tensor named "${name}"`);
+    if (!e) throw new Llama2Error(`safetensors ${this.path}: no tensor named ${quote(name)}`);
     return e;
   }
 
   /** Raw bytes of one tensor (a fresh, 8-byte aligned buffer). */
   bytes(name: string): Uint8Array {
     const e = this.entry(name);
-    return this.file.read(e.begin, e.end - e.begin, `tensor "${name}"`);
+    return this.file.read(e.begin, e.end - e.begin, `tensor ${quote(name)}`);
   }
 
   /** A float weight as a WeightTensor (F32/F16/BF16 kept as stored, mapped or read; F64 converted to F32). */
@@ -107,7 +107,7 @@ export class SafetensorsFile {
       const f = this.f32(name);
       return { dtype: 'F32', shape: e.shape, data: new Uint8Array(f.buffer) };
     }
-    throw new Llama2Error(`safetensors ${this.path}: tensor "${name}" has dtype ${e.dtype}; a weight must be F32, F16, BF16 or F64`);
+    throw new Llama2Error(`safetensors ${this.path}: tensor ${quote(name)} has dtype ${e.dtype}; a weight must be F32, F16, BF16 or F64`);
   }
 
   /** one mapping of the file, a window per F32/F16/BF16 tensor whose offset suits its element size */
@@ -133,7 +133,7 @@ export class SafetensorsFile {
       default: break;
     }
     if (e.dtype !== 'F16' && e.dtype !== 'BF16') {
-      throw new Llama2Error(`safetensors ${this.path}: tensor "${name}" has dtype ${e.dtype}; expected a float tensor`);
+      throw new Llama2Error(`safetensors ${this.path}: tensor ${quote(name)} has dtype ${e.dtype}; expected a float tensor`);
     }
     return toFloat32({ dtype: e.dtype, shape: e.shape, data: b });
   }
@@ -162,7 +162,7 @@ export class SafetensorsFile {
         case 'I16': out[i] = dv.getInt16(i * 2, true); break;
         case 'I8': out[i] = dv.getInt8(i); break;
         case 'U8': case 'BOOL': out[i] = dv.getUint8(i); break;
-        default: throw new Llama2Error(`safetensors ${this.path}: tensor "${name}" has dtype ${e.dtype}; expected an integer tensor`);
+        default: throw new Llama2Error(`safetensors ${this.path}: tensor ${quote(name)} has dtype ${e.dtype}; expected an integer tensor`);
       }
     }
     return out;

@@ -10,7 +10,7 @@
  * zip64 EOCD locator] EOCD. The EOCD is found by scanning back from the end of the file.
  */
 import { FileReader } from '../util/fs.js';
-import { Llama2Error } from '../util/errors.js';
+import { Llama2Error, quote } from '../util/errors.js';
 
 const SIG_LOCAL = 0x04034b50;
 const SIG_CENTRAL = 0x02014b50;
@@ -114,7 +114,9 @@ function readCentralDirectory(file: FileReader, what: string): Map<string, ZipEn
     const commentLen = dv.getUint16(p + 32, true);
     let localHeaderOffset = dv.getUint32(p + 42, true);
     const nameBytes = cd.subarray(p + 46, p + 46 + nameLen);
-    const name = new TextDecoder(flags & 0x800 ? 'utf-8' : 'latin1').decode(nameBytes);
+    const name = flags & 0x800 // UTF-8 flag; otherwise byte for byte (torch.save names are ASCII)
+      ? new TextDecoder('utf-8', { ignoreBOM: true }).decode(nameBytes)
+      : Buffer.from(nameBytes.buffer, nameBytes.byteOffset, nameBytes.byteLength).toString('latin1');
     // zip64 extended information (header id 1): only the fields whose 32-bit value is 0xFFFFFFFF
     let q = p + 46 + nameLen;
     const extraEnd = q + extraLen;
@@ -144,9 +146,9 @@ function makeArchive(file: FileReader, path: string, what: string, entries: Map<
   const startOf = (e: ZipEntry): number => {
     let s = dataStart.get(e.name);
     if (s === undefined) {
-      const h = new DataView(file.read(e.localHeaderOffset, 30, `local header of "${e.name}"`).buffer);
+      const h = new DataView(file.read(e.localHeaderOffset, 30, `local header of ${quote(e.name)}`).buffer);
       if (h.getUint32(0, true) !== SIG_LOCAL) {
-        throw new Llama2Error(`${what}: no local header for entry "${e.name}" at byte ${e.localHeaderOffset}`);
+        throw new Llama2Error(`${what}: no local header for entry ${quote(e.name)} at byte ${e.localHeaderOffset}`);
       }
       s = e.localHeaderOffset + 30 + h.getUint16(26, true) + h.getUint16(28, true);
       dataStart.set(e.name, s);
@@ -155,15 +157,15 @@ function makeArchive(file: FileReader, path: string, what: string, entries: Map<
   };
   const locate = (name: string, offset: number, length: number | undefined): [number, number] => {
     const e = entries.get(name);
-    if (!e) throw new Llama2Error(`${what}: no entry named "${name}"`);
+    if (!e) throw new Llama2Error(`${what}: no entry named ${quote(name)}`);
     if (e.method !== 0) {
       throw new Llama2Error(
-        `${what}: entry "${name}" is compressed (method ${e.method}); only stored entries (method 0, as torch.save writes them) can be read — re-save the checkpoint with torch.save`,
+        `${what}: entry ${quote(name)} is compressed (method ${e.method}); only stored entries (method 0, as torch.save writes them) can be read — re-save the checkpoint with torch.save`,
       );
     }
     const len = length ?? e.size - offset;
     if (offset < 0 || len < 0 || offset + len > e.size) {
-      throw new Llama2Error(`${what}: entry "${name}" has ${e.size} bytes; cannot read bytes ${offset}..${offset + len}`);
+      throw new Llama2Error(`${what}: entry ${quote(name)} has ${e.size} bytes; cannot read bytes ${offset}..${offset + len}`);
     }
     return [startOf(e) + offset, len];
   };
@@ -172,11 +174,11 @@ function makeArchive(file: FileReader, path: string, what: string, entries: Map<
     entries,
     read(name: string, offset = 0, length?: number): Uint8Array {
       const [at, len] = locate(name, offset, length);
-      return file.read(at, len, `entry "${name}"`);
+      return file.read(at, len, `entry ${quote(name)}`);
     },
     fileOffset(name: string, offset: number, length: number): number {
       const at = locate(name, offset, length)[0];
-      if (at + length > file.size) throw new Llama2Error(`${what}: entry "${name}" runs past the end of the file (truncated?)`);
+      if (at + length > file.size) throw new Llama2Error(`${what}: entry ${quote(name)} runs past the end of the file (truncated?)`);
       return at;
     },
     close(): void {

@@ -1,7 +1,7 @@
 /**
  * Text generation over the engine: chunked prefill, sampling, stop conditions, streaming and
  * timings. Works on token ids; the tokenizer is only used to turn ids into text for streaming
- * and stop strings.
+ * and stop strings, and may be absent (codec null: ids only, `text` null, no stop strings).
  */
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { KVCache, Model } from '../model/forward.js';
@@ -20,6 +20,8 @@ export interface GenerateOptions extends Partial<SamplerOptions> {
   stop?: string[];
   /** stop when EOS is sampled (default true; EOS is not part of the text) */
   stopAtEos?: boolean;
+  /** the EOS id (default: the codec's; without a codec, none unless given here) */
+  eosId?: number;
   /** abort generation; the tokens so far are returned with finishReason "abort" */
   signal?: AbortSignal;
   /** prefill at most this many prompt tokens per forward call (default 512) */
@@ -44,27 +46,36 @@ export interface Timings {
   decodeTokPerSec: number;
 }
 
-export interface GenerateResult {
+/** `Text` is string with a codec and null without one. */
+export interface GenerateResult<Text extends string | null = string> {
   promptIds: number[];
   ids: number[];
-  text: string;
+  text: Text;
   finishReason: FinishReason;
   timings: Timings;
 }
 
 export interface StreamChunk {
   id: number;
-  /** new text (may be empty while a multi-byte character or a possible stop string is pending) */
+  /** new text (may be empty while a multi-byte character or a possible stop string is pending; always empty without a codec) */
   text: string;
 }
 
 /**
  * Streams generated tokens. The returned generator's final value (`return`) is the full result.
  * Usage: `for await (const c of generateStream(model, tok, ids, opts)) process.stdout.write(c.text)`.
+ * With `codec` null (a model without a tokenizer) it works on ids alone: no text, no stop strings,
+ * and EOS only when `opts.eosId` names it.
  */
+export function generateStream(
+  model: Model, codec: TextCodec, promptIds: readonly number[], opts?: GenerateOptions,
+): AsyncGenerator<StreamChunk, GenerateResult, void>;
+export function generateStream(
+  model: Model, codec: TextCodec | null, promptIds: readonly number[], opts?: GenerateOptions,
+): AsyncGenerator<StreamChunk, GenerateResult<string | null>, void>;
 export async function* generateStream(
-  model: Model, codec: TextCodec, promptIds: readonly number[], opts: GenerateOptions = {},
-): AsyncGenerator<StreamChunk, GenerateResult, void> {
+  model: Model, codec: TextCodec | null, promptIds: readonly number[], opts: GenerateOptions = {},
+): AsyncGenerator<StreamChunk, GenerateResult<string | null>, void> {
   const ctx = model.config.max_seq_len;
   if (promptIds.length === 0) throw new Llama2Error('prompt: expected at least one token (e.g. BOS), found none');
   if (promptIds.length >= ctx) {
@@ -75,6 +86,8 @@ export async function* generateStream(
   const chunk = opts.prefillChunk ?? 512;
   const stopAtEos = opts.stopAtEos ?? true;
   const stops = (opts.stop ?? []).filter((s) => s.length > 0);
+  if (codec === null && stops.length > 0) throw new Llama2Error('stop strings: they need a tokenizer to turn ids into text, and there is none');
+  const eosId = opts.eosId ?? codec?.eosId ?? -1;
   const be = model.backend;
   const sampler = new Sampler(opts, be.sampleDraw ? be.sampleDraw.bind(be) : undefined);
   sampler.observe(promptIds);
@@ -92,7 +105,7 @@ export async function* generateStream(
   const t1 = performance.now();
 
   const ids: number[] = [];
-  const dec = new StreamDecoder(codec); // text per id, never splitting a UTF-8 character
+  const dec = codec ? new StreamDecoder(codec) : null; // text per id, never splitting a UTF-8 character
   let text = ''; // text released to the caller
   let pending = ''; // decoded but held back (could start a stop string)
   let finish: FinishReason = 'length';
@@ -102,9 +115,9 @@ export async function* generateStream(
   for (let n = 0; n < limit; n++) {
     if (opts.signal?.aborted) { finish = 'abort'; break; }
     const id = sampler.sample(logits);
-    if (stopAtEos && id === codec.eosId) { finish = 'eos'; break; }
+    if (stopAtEos && id === eosId) { finish = 'eos'; break; }
     ids.push(id);
-    pending += dec.push(id);
+    if (dec) pending += dec.push(id);
     // release what cannot be the start of a stop string
     let cut = pending.length;
     let stopped = false;
@@ -135,7 +148,7 @@ export async function* generateStream(
     }
   }
   if (finish !== 'stop') {
-    const rest = pending + dec.flush();
+    const rest = pending + (dec ? dec.flush() : '');
     if (rest) { text += rest; yield { id: -1, text: rest }; }
   }
   const t2 = performance.now();
@@ -143,7 +156,7 @@ export async function* generateStream(
   return {
     promptIds: [...promptIds],
     ids,
-    text,
+    text: codec ? text : null,
     finishReason: finish,
     timings: {
       promptTokens: promptIds.length,

@@ -68,10 +68,11 @@ export function validateConfig(c: LlamaConfig, where: string): void {
   if (c.n_heads % c.n_kv_heads !== 0) {
     throw new Llama2Error(`${where}: n_heads ${c.n_heads} is not a multiple of n_kv_heads ${c.n_kv_heads}`);
   }
-  if (!(c.norm_eps > 0)) throw new Llama2Error(`${where}: field "norm_eps" must be > 0, found ${describe(c.norm_eps)}`);
-  if (!(c.rope_theta > 0)) throw new Llama2Error(`${where}: field "rope_theta" must be > 0, found ${describe(c.rope_theta)}`);
-  if (c.ffn_dim_multiplier !== null && !(c.ffn_dim_multiplier > 0)) {
-    throw new Llama2Error(`${where}: field "ffn_dim_multiplier" must be > 0 or null, found ${describe(c.ffn_dim_multiplier)}`);
+  const posFinite = (v: unknown): boolean => typeof v === 'number' && Number.isFinite(v) && v > 0;
+  if (!posFinite(c.norm_eps)) throw new Llama2Error(`${where}: field "norm_eps" must be > 0 and finite, found ${describe(c.norm_eps)}`);
+  if (!posFinite(c.rope_theta)) throw new Llama2Error(`${where}: field "rope_theta" must be > 0 and finite, found ${describe(c.rope_theta)}`);
+  if (c.ffn_dim_multiplier !== null && !posFinite(c.ffn_dim_multiplier)) {
+    throw new Llama2Error(`${where}: field "ffn_dim_multiplier" must be > 0 and finite, or null, found ${describe(c.ffn_dim_multiplier)}`);
   }
   if (c.hidden_dim !== null && !(Number.isInteger(c.hidden_dim) && c.hidden_dim > 0)) {
     throw new Llama2Error(`${where}: field "hidden_dim" must be a positive integer or null, found ${describe(c.hidden_dim)}`);

@@ -19,10 +19,11 @@
  * NH / NKV = query / kv heads, HS = head size, S = cache capacity.
  */
 import type { Backend, PreparedModel } from '../backend/types.js';
-import { ffnHiddenDim, headDim, type LlamaConfig } from './config.js';
+import { totalmem } from 'node:os';
+import { ffnHiddenDim, headDim, kvCacheBytes, type LlamaConfig } from './config.js';
 import type { ModelWeights } from './weights.js';
 import { toFloat32 } from '../tensor.js';
-import { Llama2Error } from '../util/errors.js';
+import { Llama2Error, formatBytes } from '../util/errors.js';
 
 export interface KVCache {
   /** positions the cache can hold */
@@ -34,13 +35,29 @@ export interface KVCache {
   length: number;
 }
 
+/**
+ * A cache for `capacity` positions (size it for the prompt plus the tokens to generate, not the
+ * whole context). A cache larger than the machine's memory is a Llama2Error giving its size.
+ */
 export function createKVCache(c: LlamaConfig, capacity: number): KVCache {
+  if (!Number.isSafeInteger(capacity) || capacity < 1) throw new Llama2Error(`KV cache: expected at least 1 position, found ${capacity}`);
   const w = c.n_kv_heads * headDim(c);
+  const bytes = kvCacheBytes(c, capacity);
+  const tooBig = () => new Llama2Error(
+    `KV cache: ${capacity} positions need ${formatBytes(bytes)} (float32 K and V, ${c.n_layers} layers × ${w} values per position each) ` +
+      `but this machine has ${formatBytes(totalmem())} of memory; use a smaller context (--ctx) or fewer new tokens (--max-tokens)`,
+  );
+  if (bytes > totalmem()) throw tooBig();
   const k: Float32Array[] = [];
   const v: Float32Array[] = [];
-  for (let l = 0; l < c.n_layers; l++) {
-    k.push(new Float32Array(capacity * w)); // (S, NKV*HS)
-    v.push(new Float32Array(capacity * w));
+  try {
+    for (let l = 0; l < c.n_layers; l++) {
+      k.push(new Float32Array(capacity * w)); // (S, NKV*HS)
+      v.push(new Float32Array(capacity * w));
+    }
+  } catch (e) {
+    if (e instanceof RangeError) throw tooBig(); // past the largest typed array, or the allocation failed
+    throw e;
   }
   return { capacity, k, v, length: 0 };
 }

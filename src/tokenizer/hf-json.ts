@@ -16,7 +16,8 @@
  * Unlike HF's own tokenizer, text like "<s>" is never parsed as a special token here.
  */
 import { readFileSync } from 'node:fs';
-import { describe, Llama2Error } from '../util/errors.js';
+import { decodeUtf8 } from '../util/utf8.js';
+import { describe, Llama2Error, quote, plain } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { PieceType, type SpmVocab } from './vocab.js';
 
@@ -27,13 +28,13 @@ const BYTE_PIECE = /^<0x[0-9A-F]{2}>$/;
 const SPACE = '\u2581';
 
 export function readTokenizerJson(path: string): SpmVocab {
-  let text: string;
+  let bytes: Uint8Array;
   try {
-    text = readFileSync(path, 'utf8');
+    bytes = readFileSync(path);
   } catch (e) {
     throw new Llama2Error(`tokenizer.json ${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
   }
-  return parseTokenizerJson(text, path);
+  return parseTokenizerJson(decodeUtf8(bytes, `tokenizer.json ${path}`), path);
 }
 
 export function parseTokenizerJson(text: string, name: string): SpmVocab {
@@ -42,7 +43,7 @@ export function parseTokenizerJson(text: string, name: string): SpmVocab {
   try {
     root = JSON.parse(text) as Json;
   } catch (e) {
-    throw new Llama2Error(`${what}: malformed JSON (${(e as Error).message})`);
+    throw new Llama2Error(`${what}: malformed JSON (${plain(e)})`);
   }
   const fail = (field: string, expected: string, found: Json | undefined): never => {
     throw new Llama2Error(`${what}: ${field}: expected ${expected} but found ${describe(found)}`);
@@ -59,10 +60,10 @@ export function parseTokenizerJson(text: string, name: string): SpmVocab {
   const define = (piece: string, id: Json | undefined, field: string): void => {
     if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) fail(field, 'a non-negative integer id', id);
     const known = byId.get(id as number);
-    if (known !== undefined && known !== piece) fail(field, `a free id (id ${id} is already ${JSON.stringify(known)})`, piece);
+    if (known !== undefined && known !== piece) fail(field, `a free id (id ${id} is already ${quote(known)})`, piece);
     byId.set(id as number, piece);
   };
-  for (const [piece, id] of Object.entries(vocabObj)) define(piece, id, `model.vocab[${JSON.stringify(piece)}]`);
+  for (const [piece, id] of Object.entries(vocabObj)) define(piece, id, `model.vocab[${quote(piece)}]`);
   const added = root.added_tokens ?? [];
   if (!Array.isArray(added)) return fail('added_tokens', 'an array', added);
   const special = new Map<string, boolean>();

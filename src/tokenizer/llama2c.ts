@@ -16,7 +16,7 @@ import { PieceType, type SpmVocab } from './vocab.js';
 const MAX_TOKEN_LENGTH_LIMIT = 1 << 16; // sanity bound for the header
 const BYTE_PIECE = /^<0x[0-9A-F]{2}>$/;
 const WRAPPED_SPECIAL = /^\n(<[^\n]*>)\n$/; // how llama2.c writes BOS and EOS
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }); // keep U+FEFF: Llama-2 has it as a piece
 
 export function readLlama2cTokenizer(path: string, vocabSize?: number): SpmVocab {
   const f = new FileReader(path, `tokenizer.bin ${path}`);

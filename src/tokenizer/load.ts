@@ -11,6 +11,7 @@ import { existsSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { Llama2Error } from '../util/errors.js';
 import { FileReader } from '../util/fs.js';
+import { decodeUtf8 } from '../util/utf8.js';
 import { parseTokenizerJson, readTokenizerJson } from './hf-json.js';
 import { parseLlama2cTokenizer, readLlama2cTokenizer } from './llama2c.js';
 import { parseTokenizerModel, readTokenizerModel } from './spm-model.js';
@@ -75,7 +76,7 @@ function kindByContent(path: string): TokenizerFileKind {
 export function parseVocab(bytes: Uint8Array, name: string, kind?: TokenizerFileKind): SpmVocab {
   const k = kind ?? kindByName(name);
   if (k === 'hf-json' || (k === null && Buffer.from(bytes.subarray(0, 16)).toString('latin1').trimStart().startsWith('{'))) {
-    return parseTokenizerJson(Buffer.from(bytes).toString('utf8'), name);
+    return parseTokenizerJson(decodeUtf8(bytes, `tokenizer.json ${name}`), name);
   }
   if (k === 'spm-model' || (k === null && bytes[0] === 0x0a)) return parseTokenizerModel(bytes, name);
   return parseLlama2cTokenizer(bytes, name);

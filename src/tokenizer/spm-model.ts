@@ -14,14 +14,14 @@
  * Not here: the tokenizer itself (tokenizer.ts) or other file formats (hf-json.ts, llama2c.ts).
  */
 import { readFileSync } from 'node:fs';
-import { Llama2Error } from '../util/errors.js';
+import { Llama2Error, quote } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { protoFields, ProtoWriter, WIRE, type ProtoField } from './protobuf.js';
 import { PieceType, type SpmVocab } from './vocab.js';
 
 const MODEL_TYPES: Record<number, string> = { 1: 'UNIGRAM', 2: 'BPE', 3: 'WORD', 4: 'CHAR' };
 const BPE = 2;
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }); // keep U+FEFF: Llama-2 has it as a piece
 
 interface TrainerSpec {
   modelType: number;
@@ -85,7 +85,7 @@ export function parseTokenizerModel(bytes: Uint8Array, name: string): SpmVocab {
   }
   if (ns.charsmapBytes > 0 || ns.removeExtraWhitespaces || !ns.escapeWhitespaces || ts.treatWhitespaceAsSuffix) {
     throw new Llama2Error(
-      `${what}: normalizer "${ns.name}" (precompiled_charsmap ${ns.charsmapBytes} bytes, remove_extra_whitespaces ${ns.removeExtraWhitespaces}, ` +
+      `${what}: normalizer ${quote(ns.name)} (precompiled_charsmap ${ns.charsmapBytes} bytes, remove_extra_whitespaces ${ns.removeExtraWhitespaces}, ` +
         `escape_whitespaces ${ns.escapeWhitespaces}, treat_whitespace_as_suffix ${ts.treatWhitespaceAsSuffix}) is not supported; ` +
         `expected Llama's identity normalization (no charsmap, remove_extra_whitespaces false, escape_whitespaces true)`,
     );
@@ -94,14 +94,14 @@ export function parseTokenizerModel(bytes: Uint8Array, name: string): SpmVocab {
   let unkId = -1;
   let byteCount = 0;
   pieces.forEach((p, id) => {
-    if (ids.has(p)) throw new Llama2Error(`${what}: piece ${JSON.stringify(p)} is defined twice (ids ${ids.get(p)} and ${id})`);
+    if (ids.has(p)) throw new Llama2Error(`${what}: piece ${quote(p)} is defined twice (ids ${ids.get(p)} and ${id})`);
     ids.set(p, id);
     if (types[id] === PieceType.UNKNOWN) {
       if (unkId >= 0) throw new Llama2Error(`${what}: expected one unknown piece but found two (ids ${unkId} and ${id})`);
       unkId = id;
     }
     if (types[id] === PieceType.BYTE) {
-      if (!/^<0x[0-9A-F]{2}>$/.test(p)) throw new Llama2Error(`${what}: byte piece ${id} is ${JSON.stringify(p)}; expected the form <0xNN>`);
+      if (!/^<0x[0-9A-F]{2}>$/.test(p)) throw new Llama2Error(`${what}: byte piece ${id} is ${quote(p)}; expected the form <0xNN>`);
       byteCount++;
     }
   });
