@@ -64,7 +64,7 @@ void matmul_parts(const mm_part *parts, int nparts, const float *x, int K, int T
 #define MATMUL_GEMM_MIN_T 4
 
 /* ---- one draw of the token sampler on a logits row w (V), modified in place (sample.c) */
-int sample_draw(float *w, int V, float temperature, int top_k, float top_p, float min_p, double r);
+int sample_draw(float *w, int V, float temperature, int top_k, float top_p, float min_p, double r, double *kept_mass);
 
 /* ---- per-row, elementwise and attention kernels (ops.c, attention.c) */
 void rmsnorm(float *y, const float *x, const float *g, int T, int C, double eps);
