@@ -7,6 +7,10 @@
  *               the memory-bandwidth limit (bench/infer.ts; model files cached in bench/.cache/),
  *               and llama.cpp's llama-bench on the same files when it is built
  *               (`bash bench/build-llama-cpp.sh`; --llama-bench=PATH, --no-llama-cpp)
+ *   batch       batched decoding through generateBatch: aggregate decode tokens/s of 16 sequences and
+ *               of one, on the stories15M-shaped Q8_0 fixture and a stories110M-shaped Q8_0 file,
+ *               next to llama.cpp's llama-batched-bench on the same file (bench/batch.ts;
+ *               --batched-bench=PATH); keys batch16_decode_tok_s, batch1_decode_tok_s, …
  *   tokenizer   encode MB/s with the real Llama-2 vocabulary (from the shipped GGUF)
  *   training    stories15M training tokens/s (forward, backward, clip, AdamW) of the native backend
  *               next to PyTorch's on the same machine and config, in the same run (bench/train.ts)
@@ -30,11 +34,12 @@ import { generateStories } from '../src/data/stories.js';
 import type { ModelWeights } from '../src/model/weights.js';
 import { runInferenceBench } from './infer.js';
 import { runTrainBench } from './train.js';
+import { runBatchBench } from './batch.js';
 import { Sampler, type DrawAccelerator } from '../src/generate/sampler.js';
 
 const argv = process.argv.slice(2);
 const args = new Set(argv);
-const SECTIONS = ['inference', 'native', 'tokenizer', 'training'];
+const SECTIONS = ['inference', 'native', 'batch', 'tokenizer', 'training'];
 const onlyAt = argv.indexOf('--only');
 const only = new Set(onlyAt < 0 ? SECTIONS : (argv[onlyAt + 1] ?? '').split(',').filter(Boolean));
 for (const s of only) {
@@ -151,16 +156,20 @@ function tokenizerSection(): void {
 
 const round = (x: number) => Math.round(x * 100) / 100;
 
-function main(): void {
+async function main(): Promise<void> {
   log(`# llama2-ts bench (${new Date().toISOString()}, node ${process.version}, native: ${nativeBackend ? 'yes' : 'no'})`);
   if (only.has('inference')) inferenceSection();
   if (only.has('native')) runInferenceBench({
     quick: QUICK, big: args.has('--big'), threads: [1, 2], log, results,
     llamaCpp: argv.find((a) => a.startsWith('--llama-bench='))?.slice(14) ?? !args.has('--no-llama-cpp'),
   });
+  if (only.has('batch')) await runBatchBench({
+    quick: QUICK, threads: [1, 2], log, results,
+    llamaCpp: argv.find((a) => a.startsWith('--batched-bench='))?.slice(16) ?? !args.has('--no-llama-cpp'),
+  });
   if (only.has('tokenizer')) tokenizerSection();
   if (only.has('training')) runTrainBench({ quick: QUICK, log, results });
   if (JSON_OUT) process.stdout.write(JSON.stringify(results) + '\n');
 }
 
-main();
+await main();

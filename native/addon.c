@@ -311,8 +311,9 @@ static napi_value js_read_probe(napi_env env, napi_callback_info info) {
   return r;
 }
 
-/* sampleDraw(w: Float32Array, temperature, topK, topP, minP, r): a token id (sample.c); w is
- * overwritten with probabilities. The caller (src/generate/sampler.ts) has checked the options. */
+/* sampleDraw(w: Float32Array, temperature, topK, topP, minP, r, mass?: Float64Array): a token id
+ * (sample.c); w is overwritten with probabilities, mass[0] (when given) receives the kept ids' total
+ * probability. The caller (src/generate/sampler.ts) has checked the options. */
 static napi_value js_sample_draw(napi_env env, napi_callback_info info) {
   napi_value argv[MAX_ARGS];
   if (!get_args(env, info, 6, argv)) FAIL_TYPE("native sampleDraw: expected 6 arguments");
@@ -322,8 +323,13 @@ static napi_value js_sample_draw(napi_env env, napi_callback_info info) {
   if (!num_d(env, argv[1], &temp) || !num_d(env, argv[3], &top_p) || !num_d(env, argv[4], &min_p) || !num_d(env, argv[5], &r))
     FAIL_TYPE("native sampleDraw: temperature, topP, minP and r must be numbers");
   if (!(temp > 0) || w.len == 0 || w.len > 0x7fffffff) FAIL("native sampleDraw: needs temperature > 0 and 1..2^31 logits");
+  span mass = { NULL, 0 };
+  napi_valuetype mt;
+  napi_typeof(env, argv[6], &mt);
+  if (mt != napi_undefined && (!typed(env, argv[6], napi_float64_array, &mass) || mass.len < 1))
+    FAIL_TYPE("native sampleDraw: mass must be a Float64Array of at least 1 element");
   pthread_mutex_lock(&g_call);
-  const int id = sample_draw(w.p, (int)w.len, (float)temp, (int)top_k, (float)top_p, (float)min_p, r);
+  const int id = sample_draw(w.p, (int)w.len, (float)temp, (int)top_k, (float)top_p, (float)min_p, r, mass.p);
   pthread_mutex_unlock(&g_call);
   napi_value out;
   napi_create_int32(env, id, &out);

@@ -8,12 +8,16 @@
  * both products on the packed GEMM (as train_attn.c does for training), which is several times
  * faster than row-by-row dots at 128+ positions. The reference (src/backend/ref.ts) accumulates
  * in float64.
+ * attention_segments runs many sequences (the engine's segments) at once: their short runs
+ * (decode) share one job of (segment, row, head) items, so a decode step over B sequences is one
+ * pool wake-up per layer instead of B; their long runs take the blocked path one by one.
  * No masking beyond causality, no dropout, no backward pass.
  *
  * Legend: T = query rows, S = keys, NH / NKV = query / kv heads, HS = head size.
  */
 #include <math.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include "native.h"
 #include "train.h"
@@ -103,4 +107,65 @@ void attention(float *out, const float *q, const float *k, const float *v, int T
   int nth = pool_threads();
   if (work < 16384.0 || T * nHeads < 2) nth = 1; /* ~2 µs of work: a pool wake-up costs ~0.1 µs */
   pool_run(att_worker, &j, nth);
+}
+
+/* ---- many sequences at once (the engine's segments): one job for all their short runs */
+
+typedef struct {
+  const att_seg *segs;
+  const int *first;           /* (nseg + 1) index of each short segment's first item; items of s: T·NH */
+  const int *which;           /* the short segments, in order */
+  int nshort, nh, nkv, hs, maxS;
+  _Atomic int next;
+} att_many_job;
+
+static void many_worker(void *arg, int ith, int nth) {
+  att_many_job *j = arg;
+  const kernels_t *kt = K_ACTIVE;
+  const int hs = j->hs, rep = j->nh / j->nkv, qW = j->nh * hs, kvW = j->nkv * hs, items = j->first[j->nshort];
+  const float scale = (float)(1.0 / sqrt((double)hs));
+  float *scores = scratch_get(2, sizeof(float) * (size_t)j->maxS); /* (S) */
+  (void)ith; (void)nth;
+  if (!scores) return;
+  int s = 0; /* a thread's items only grow: its segment cursor only moves forward */
+  for (;;) {
+    const int item = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+    if (item >= items) break;
+    while (j->first[s + 1] <= item) s++;
+    const att_seg *g = &j->segs[j->which[s]];
+    const int local = item - j->first[s], t = local / j->nh, h = local % j->nh;
+    const long kvo = (long)(h / rep) * hs;
+    kt->attend_head(g->pos0 + t + 1, hs, g->q + (long)t * qW + (long)h * hs, g->k + kvo, g->v + kvo, kvW, scale, scores,
+                    g->out + (long)t * qW + (long)h * hs);
+  }
+}
+
+int attention_segments(const att_seg *segs, int nseg, int nHeads, int nKv, int hs) {
+  int *first = malloc(sizeof(int) * (size_t)(2 * nseg + 1));
+  if (!first) return -1;
+  int *which = first + nseg + 1;
+  int nshort = 0, maxS = 1;
+  double work = 0.0;
+  first[0] = 0;
+  for (int s = 0; s < nseg; s++) {
+    const att_seg *g = &segs[s];
+    if (g->T >= BLOCKED_MIN_T && g->out != g->q) { /* prefill runs: the blocked GEMM path, one job each */
+      attention(g->out, g->q, g->k, g->v, g->T, g->pos0, nHeads, nKv, hs);
+      continue;
+    }
+    which[nshort] = s;
+    first[nshort + 1] = first[nshort] + g->T * nHeads;
+    nshort++;
+    if (g->pos0 + g->T > maxS) maxS = g->pos0 + g->T;
+    work += (double)g->T * nHeads * (g->pos0 + g->T) * hs;
+  }
+  if (nshort > 0) {
+    att_many_job j = { segs, first, which, nshort, nHeads, nKv, hs, maxS, 0 };
+    int nth = pool_threads();
+    if (work < 16384.0 || first[nshort] < 2) nth = 1; /* as in attention(): a few µs of work */
+    if (nth > first[nshort]) nth = first[nshort];
+    pool_run(many_worker, &j, nth);
+  }
+  free(first);
+  return 0;
 }

@@ -132,7 +132,8 @@ int engine_forward(engine_t *e, const int32_t *ids, int T, const eng_segment *se
   float *h1 = v + (size_t)T * kvW;         /* (T, H) */
   float *h3 = h1 + (size_t)T * H;          /* (T, H) */
   int32_t *pos = malloc(sizeof(int32_t) * (size_t)T);
-  if (!pos) return -1;
+  att_seg *att_segs = malloc(sizeof(att_seg) * (size_t)nseg);
+  if (!pos || !att_segs) { free(pos); free(att_segs); return -1; }
   for (int s = 0, t = 0; s < nseg; s++)
     for (int i = 0; i < segs[s].n; i++, t++) pos[t] = segs[s].pos0 + i;
 
@@ -162,10 +163,11 @@ int engine_forward(engine_t *e, const int32_t *ids, int T, const eng_segment *se
       float *kc = sg->k[l], *vc = sg->v[l];
       memcpy(kc + (size_t)sg->pos0 * kvW, k + (size_t)t0 * kvW, sizeof(float) * (size_t)sg->n * kvW);
       memcpy(vc + (size_t)sg->pos0 * kvW, v + (size_t)t0 * kvW, sizeof(float) * (size_t)sg->n * kvW);
-      tp = prof_mark(PH_ROPE, tp);
-      attention(att + (size_t)t0 * C, q + (size_t)t0 * C, kc, vc, sg->n, sg->pos0, NH, NKV, HS);
-      tp = prof_mark(PH_ATT, tp);
+      att_segs[s] = (att_seg){ att + (size_t)t0 * C, q + (size_t)t0 * C, kc, vc, sg->n, sg->pos0 };
     }
+    tp = prof_mark(PH_ROPE, tp);
+    if (attention_segments(att_segs, nseg, NH, NKV, HS) != 0) { rc = -1; break; }
+    tp = prof_mark(PH_ATT, tp);
     mm_part o;
     part(&o, &L->wo, x, C, 1);
     matmul_parts(&o, 1, att, C, T);
@@ -186,6 +188,7 @@ int engine_forward(engine_t *e, const int32_t *ids, int T, const eng_segment *se
     tp = prof_mark(PH_W2, tp);
   }
   free(pos);
+  free(att_segs);
   if (rc != 0) return rc;
 
   rmsnorm(x, x, e->norm, T, C, e->eps); /* (T, C) final hidden states */

@@ -64,7 +64,7 @@ void matmul_parts(const mm_part *parts, int nparts, const float *x, int K, int T
 #define MATMUL_GEMM_MIN_T 4
 
 /* ---- one draw of the token sampler on a logits row w (V), modified in place (sample.c) */
-int sample_draw(float *w, int V, float temperature, int top_k, float top_p, float min_p, double r);
+int sample_draw(float *w, int V, float temperature, int top_k, float top_p, float min_p, double r, double *kept_mass);
 
 /* ---- per-row, elementwise and attention kernels (ops.c, attention.c) */
 void rmsnorm(float *y, const float *x, const float *g, int T, int C, double eps);
@@ -75,6 +75,10 @@ extern rope_cache_t g_rope;
 int rope_table(int hs, double theta, int minLen); /* grows g_rope to >= minLen positions; 0 ok, -1 oom */
 void attention(float *out, const float *q, const float *k, const float *v, int T, int pos0,
                int nHeads, int nKv, int hs);
+/* one sequence's run for attention_segments: as attention()'s arguments */
+typedef struct { float *out; const float *q, *k, *v; int T, pos0; } att_seg;
+/* attention() for every segment, short runs (decode) together in one parallel job; 0, −1 if out of memory */
+int attention_segments(const att_seg *segs, int nseg, int nHeads, int nKv, int hs);
 void swiglu(float *g, const float *u, long n);
 void add_vec(float *x, const float *y, long n);
 void embedding(float *out, const uint8_t *table, int dt, int C, const int32_t *ids, int T);

@@ -12,6 +12,8 @@
  * a walk over the buckets finds the one holding the boundary, and a quickselect runs inside that
  * bucket only (a quickselect over all 32000 keys of a flat distribution mispredicts a branch per
  * key per pass, ~0.5 ms).
+ * The kept ids' probability mass is reported (kept_mass, when not NULL), so the caller can give
+ * the drawn token's probability under the renormalised distribution: w[id] / mass.
  */
 #include <math.h>
 #include <stdint.h>
@@ -179,7 +181,7 @@ static uint64_t kth_smallest_bucketed(uint64_t *keys, float *probs, long n, long
   return kth_smallest(keys, m, k - below);
 }
 
-int sample_draw(float *w, int V, float temperature, int top_k, float top_p, float min_p, double r) {
+int sample_draw(float *w, int V, float temperature, int top_k, float top_p, float min_p, double r, double *kept_mass) {
   if (V <= 0) return -1;
   const int arg = first_max(w, V); /* the most probable token */
   const float max = w[arg];
@@ -192,6 +194,7 @@ int sample_draw(float *w, int V, float temperature, int top_k, float top_p, floa
   if (top_k == 0 && top_p >= 1.0f && min_p == 0.0f) { /* plain draw */
     double total = 0.0, acc = 0.0;
     for (int i = 0; i < V; i++) total += w[i];
+    if (kept_mass) *kept_mass = total;
     const double x = r * total;
     for (int i = 0; i < V; i++) { acc += w[i]; if (x < acc) return i; }
     return V - 1;
@@ -201,7 +204,10 @@ int sample_draw(float *w, int V, float temperature, int top_k, float top_p, floa
   const float min_cut = cutoff > min_p * w[arg] ? cutoff : min_p * w[arg];
   int id_bits = 1;
   while ((1L << id_bits) < V) id_bits++;
-  if (!ensure(V)) return arg;
+  if (!ensure(V)) { /* no memory for the selection: the most probable token, as a point mass */
+    if (kept_mass) *kept_mass = w[arg];
+    return arg;
+  }
   uint64_t *keys = g_keys;
   float *probs = g_probs;
   int *ids = g_ids;
@@ -227,6 +233,7 @@ int sample_draw(float *w, int V, float temperature, int top_k, float top_p, floa
     const int kept = key_of(w[i], i, id_bits) < bound;
     total += kept ? (double)w[i] : 0.0;
   }
+  if (kept_mass) *kept_mass = total;
   const double x = r * total;
   double acc = 0.0;
   int last = -1;

@@ -75,6 +75,20 @@ export { Sampler, DEFAULT_SAMPLER, validateSampler, argmax, type SamplerOptions 
 export { generate, generateStream, type GenerateOptions, type GenerateResult, type StreamChunk, type Timings } from './generate/generate.js';
 
 /**
+ * Batched sampling with per-token log-probs (evaluation, best-of-K, PPO rollouts): every prompt
+ * prefilled once, its samples decoded together with the other rows, at most maxRows at a time:
+ * ```ts
+ * const out = await generateBatch(model, [{ prompt: ids, n: 4, seed: 7 }, { prompt: ids2 }], {
+ *   maxTokens: 64, eosId: tok.eosId, temperature: 1, logprobs: true, reference: frozenModel,
+ * });
+ * out[0][3].ids; out[0][3].logprobs; out[0][3].refLogprobs;   // request 0, sample 3
+ * ```
+ */
+export {
+  generateBatch, type BatchRequest, type BatchOptions, type BatchSample, type BatchStats, type BatchFinishReason,
+} from './generate/batch.js';
+
+/**
  * Files: read any format, write GGUF / HF / Meta / llama2.c:
  * ```ts
  * const m = loadModelFile('./Llama-2-7b-hf');

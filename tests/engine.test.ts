@@ -64,7 +64,8 @@ function expectRelClose(what: string, got: ArrayLike<number>, want: ArrayLike<nu
 /**
  * A fixed scenario: three segments in one call (fresh 5 tokens; 1 token after 3 cached; fresh 9)
  * with all logits and the hidden states, then three single-token steps and a 4-token chunk on the
- * first cache, logits of the last token. Returns every output and the caches.
+ * first cache, logits of the last token, then each segment's last token, then per-segment tails.
+ * Returns every output and the caches.
  */
 function scenario(c: LlamaConfig, w: ModelWeights, be: Backend, fused: boolean, repack?: 'never' | 'always') {
   const m = new Model(c, w, be, { fused, repack });
@@ -80,6 +81,11 @@ function scenario(c: LlamaConfig, w: ModelWeights, be: Backend, fused: boolean, 
   out.push(m.step(ids(4, 9), caches[0]!, 'last'));
   const lastOfEach = m.forward([{ tokens: [1], cache: caches[1]! }, { tokens: [2, 3], cache: caches[2]! }], { logits: 'last' });
   out.push(...lastOfEach.logits);
+  const tails = m.forward([
+    { tokens: [7, 8], cache: caches[0]! }, { tokens: [9], cache: caches[1]! }, { tokens: [1, 2, 3], cache: caches[2]! },
+  ], { logits: [0, 1, 2] }); // per-segment tails: none, the last one, the last two
+  assert.deepEqual(tails.logits.map((l) => l.length / V), [0, 1, 2]);
+  out.push(...tails.logits);
   return { out, caches };
 }
 

@@ -46,7 +46,7 @@ interface Addon {
   supportedIsas(): NativeIsa[];
   quantizeQ8(x: Float32Array, d: Float32Array, qs: Int8Array, sums: Int32Array): void;
   readProbe(values: Float32Array, reps: number): number;
-  sampleDraw?(w: Float32Array, temperature: number, topK: number, topP: number, minP: number, r: number): number;
+  sampleDraw?(w: Float32Array, temperature: number, topK: number, topP: number, minP: number, r: number, mass?: Float64Array): number;
   mmapFile(path: string): ArrayBuffer;
   mmapRanges(path: string, offsets: Float64Array, lengths: Float64Array): ArrayBuffer[];
   engineCreate(cfg: Float64Array, mats: Uint8Array[], dtypes: Int32Array, norms: Float32Array[], repack?: number): EngineHandle;

@@ -70,8 +70,10 @@ export interface Backend {
    * Optional: one draw of the token sampler (src/generate/sampler.ts) on logits w, which it
    * overwrites: softmax(w / temperature), top-k, top-p, min-p, then the kept id at uniform r.
    * The same selection as the TypeScript sampler up to float rounding of the probabilities.
+   * mass[0], when given, receives the total probability of the kept ids (so the drawn id's
+   * probability under the renormalised distribution is w[id] / mass[0]).
    */
-  sampleDraw?(w: Float32Array, temperature: number, topK: number, topP: number, minP: number, r: number): number;
+  sampleDraw?(w: Float32Array, temperature: number, topK: number, topP: number, minP: number, r: number, mass?: Float64Array): number;
 
   // ---- training kernels (src/train). Backward kernels ACCUMULATE (+=) into the gradients they
   // are given; a null gradient is not wanted. R = rows, V = vocab, B = sequences of T positions.

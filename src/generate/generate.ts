@@ -30,8 +30,23 @@ export interface GenerateOptions extends Partial<SamplerOptions> {
   cache?: KVCache;
 }
 
-/** longest stretch of tokens generated without giving the event loop a turn */
+/** longest stretch of work (ms) done without giving the event loop a turn */
 const YIELD_MS = 4;
+
+/**
+ * A function to await between steps of a long loop: it gives the event loop a turn (timers,
+ * signals, I/O: a caller's Ctrl-C handler or HTTP server) when YIELD_MS have passed since the last
+ * turn, and returns at once otherwise — a turn costs tens of µs, a large share of a small model's
+ * token.
+ */
+export function eventLoopTurns(): () => Promise<void> {
+  let last = performance.now();
+  return async () => {
+    if (performance.now() - last < YIELD_MS) return;
+    await yieldToEventLoop();
+    last = performance.now();
+  };
+}
 
 export type FinishReason = 'eos' | 'stop' | 'length' | 'abort';
 
@@ -111,7 +126,7 @@ export async function* generateStream(
   let finish: FinishReason = 'length';
   const limit = Math.min(maxTokens, cache.capacity - cache.length);
   const row = new Float32Array(model.config.vocab_size); // each step's logits: sampled before the next step
-  let lastYield = performance.now();
+  const turn = eventLoopTurns();
   for (let n = 0; n < limit; n++) {
     if (opts.signal?.aborted) { finish = 'abort'; break; }
     const id = sampler.sample(logits);
@@ -139,12 +154,7 @@ export async function* generateStream(
     if (stopped) { finish = 'stop'; break; }
     if (n + 1 < limit) {
       logits = model.step([id], cache, 'last', row);
-      // let timers, signals and I/O run between tokens, at most every YIELD_MS: a turn of the event
-      // loop costs tens of µs, a large share of a small model's token
-      if (performance.now() - lastYield >= YIELD_MS) {
-        await yieldToEventLoop();
-        lastYield = performance.now();
-      }
+      await turn(); // let timers, signals and I/O run between tokens
     }
   }
   if (finish !== 'stop') {

@@ -147,10 +147,13 @@ export function nucleusBound(a: Float64Array, pr: Float64Array, n: number, topP:
 
 /**
  * A faster implementation of one draw (Backend.sampleDraw, e.g. the native backend's): given the
- * penalised logits (overwritten) and the uniform r, the id `draw` would pick, up to float rounding
- * of the probabilities.
+ * penalised logits (overwritten with probabilities) and the uniform r, the id `draw` would pick, up
+ * to float rounding of the probabilities; mass[0], when given, receives the kept ids' total
+ * probability.
  */
-export type DrawAccelerator = (w: Float32Array, temperature: number, topK: number, topP: number, minP: number, r: number) => number;
+export type DrawAccelerator = (
+  w: Float32Array, temperature: number, topK: number, topP: number, minP: number, r: number, mass?: Float64Array,
+) => number;
 
 /** Stateful sampler: owns the PRNG and the history the penalties look at. */
 export class Sampler {
@@ -158,6 +161,13 @@ export class Sampler {
   private readonly rng: Rng;
   private readonly accel: DrawAccelerator | undefined;
   private history: number[] = [];
+  /**
+   * ln of the probability the last `sample` call gave the id it drew, under the distribution it
+   * drew from (penalties, temperature, top-k / top-p / min-p, renormalised over the kept ids);
+   * 0 for greedy, whose distribution is a point mass.
+   */
+  lastLogProb = 0;
+  private readonly mass = new Float64Array(1);
   private work = new Float32Array(0);
   private keys = new Float64Array(0);
   private probs = new Float64Array(0);
@@ -181,6 +191,7 @@ export class Sampler {
     if (o.temperature === 0 && !this.penalised()) { // greedy on the row itself: no working copy
       const id = argmax(logits);
       this.history.push(id);
+      this.lastLogProb = 0;
       return id;
     }
     const V = logits.length;
@@ -189,9 +200,12 @@ export class Sampler {
     w.set(logits);
     this.applyPenalties(w);
     let id: number;
+    this.mass[0] = 1;
     if (o.temperature === 0) id = argmax(w);
-    else if (this.accel) id = this.accel(w, o.temperature, o.topK, o.topP, o.minP, this.rng.next());
+    else if (this.accel) id = this.accel(w, o.temperature, o.topK, o.topP, o.minP, this.rng.next(), this.mass);
     else id = this.draw(w);
+    // greedy: a point mass; a draw leaves the probabilities in w and the kept mass in this.mass
+    this.lastLogProb = o.temperature === 0 ? 0 : Math.log(w[id]! / this.mass[0]!);
     this.history.push(id);
     return id;
   }
@@ -255,6 +269,7 @@ export class Sampler {
     // the draw walks ids in ascending order: the same distribution as walking the sorted list
     let total = 0;
     for (let i = 0; i < V; i++) if (w[i]! >= minCut && (ONE_BITS - bits[i]!) * scale + i < bound) total += w[i]!;
+    this.mass[0] = total;
     const r = this.rng.next() * total;
     let acc = 0, last = -1;
     for (let i = 0; i < V; i++) {
@@ -263,7 +278,10 @@ export class Sampler {
       last = i;
       if (r < acc) return i;
     }
-    return last >= 0 ? last : argmax(w);
+    if (last >= 0) return last;
+    const arg = argmax(w); // nothing kept (cannot happen with finite logits): the most probable id
+    this.mass[0] = w[arg]!;
+    return arg;
   }
 
   /** draw() for vocabularies over 2^21 tokens: a comparator sort of the candidates. */
@@ -289,6 +307,7 @@ export class Sampler {
   private pick(w: Float32Array, cand: number[] | null, n: number): number {
     let total = 0;
     for (let i = 0; i < n; i++) total += w[cand ? cand[i]! : i]!;
+    this.mass[0] = total;
     const r = this.rng.next() * total;
     let acc = 0;
     for (let i = 0; i < n; i++) {

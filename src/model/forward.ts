@@ -78,10 +78,15 @@ export interface Segment {
   cache: KVCache;
 }
 
-export type LogitsMode = 'all' | 'last' | 'none';
+/**
+ * Which positions get logits: every token, each segment's last token, none, or per segment the
+ * number of its last tokens that do (e.g. [1, 0, 5]: the last token of segment 0, none of segment
+ * 1, the last five of segment 2; 'last' is all ones).
+ */
+export type LogitsMode = 'all' | 'last' | 'none' | readonly number[];
 
 export interface ForwardOptions {
-  /** which positions get logits: every token, each segment's last token, or none. Default 'all'. */
+  /** which positions get logits (see LogitsMode). Default 'all'. */
   logits?: LogitsMode;
   /** also return the final-RMSNorm'ed hidden state of every token (what feeds the LM head) */
   hidden?: boolean;
@@ -99,10 +104,62 @@ function logitsBuffer(out: Float32Array | undefined, n: number): Float32Array {
 }
 
 export interface ForwardResult {
-  /** per segment: (T_s, V) for 'all', (1, V) for 'last', empty for 'none' */
+  /** per segment: (T_s, V) for 'all', (1, V) for 'last', empty for 'none', (tail_s, V) for tails */
   logits: Float32Array[];
   /** per segment (T_s, C) when requested */
   hidden: Float32Array[];
+}
+
+/** per segment, how many of its last tokens get logits */
+function logitTails(segments: readonly Segment[], mode: LogitsMode): Int32Array {
+  const tails = new Int32Array(segments.length);
+  if (typeof mode !== 'string' && mode.length !== segments.length) {
+    throw new Llama2Error(`forward: logits lists ${mode.length} tail counts for ${segments.length} segments`);
+  }
+  segments.forEach((seg, i) => {
+    const n = seg.tokens.length;
+    const want = mode === 'all' ? n : mode === 'last' ? 1 : mode === 'none' ? 0 : mode[i]!;
+    if (!Number.isInteger(want) || want < 0 || want > n) {
+      throw new Llama2Error(`forward: segment ${i} has ${n} tokens, so its logits tail must be an integer in 0..${n}; found ${want}`);
+    }
+    tails[i] = want;
+  });
+  return tails;
+}
+
+/** the token indices (ascending) that get logits: the last tails[s] tokens of each segment */
+function logitRows(segments: readonly Segment[], tails: Int32Array): Int32Array {
+  let n = 0;
+  for (const t of tails) n += t;
+  const rows = new Int32Array(n);
+  let t0 = 0, r = 0;
+  segments.forEach((seg, i) => {
+    t0 += seg.tokens.length;
+    for (let t = t0 - tails[i]!; t < t0; t++) rows[r++] = t;
+  });
+  return rows;
+}
+
+/** per-segment views of the logits (rows, V) and copies of the hidden states (T, C) */
+function splitResult(
+  segments: readonly Segment[], tails: Int32Array, logits: Float32Array, hidden: Float32Array | null, c: LlamaConfig,
+): ForwardResult {
+  const result: ForwardResult = { logits: [], hidden: [] };
+  let r = 0;
+  segments.forEach((_, i) => {
+    const n = tails[i]!;
+    result.logits.push(logits.subarray(r * c.vocab_size, (r + n) * c.vocab_size));
+    r += n;
+  });
+  if (hidden) {
+    let t0 = 0;
+    for (const seg of segments) {
+      const n = seg.tokens.length;
+      result.hidden.push(hidden.slice(t0 * c.dim, (t0 + n) * c.dim));
+      t0 += n;
+    }
+  }
+  return result;
 }
 
 export interface ModelOptions {
@@ -226,8 +283,9 @@ export class Model {
         }
       }
     }
+    const tails = logitTails(segments, mode);
     const engine = this.prepared();
-    if (engine) return this.forwardEngine(engine, segments, ids, mode, opts.hidden ?? false, opts.logitsOut);
+    if (engine) return this.forwardEngine(engine, segments, ids, tails, opts.hidden ?? false, opts.logitsOut);
     const s = this.scratch(T);
     const x = s.x.subarray(0, T * c.dim); // (T, C)
     be.embedding(x, this.weights.tok_embeddings, ids);
@@ -266,79 +324,34 @@ export class Model {
     for (const seg of segments) seg.cache.length += seg.tokens.length;
 
     be.rmsnorm(x, x, this.finalNorm, T, c.norm_eps); // (T, C) final hidden states
-    const result: ForwardResult = { logits: [], hidden: [] };
-    let t0 = 0;
-    if (mode === 'last') {
-      // gather each segment's last row, then one matmul over the head
-      const nSeg = segments.length;
-      const last = new Float32Array(nSeg * c.dim); // (nSeg, C)
-      segments.forEach((seg, i) => {
-        t0 += seg.tokens.length;
-        last.set(x.subarray((t0 - 1) * c.dim, t0 * c.dim), i * c.dim);
-      });
-      const out = logitsBuffer(opts.logitsOut, nSeg * c.vocab_size); // (nSeg, V)
-      be.matmul(out, last, this.weights.output, nSeg);
-      for (let i = 0; i < nSeg; i++) result.logits.push(out.subarray(i * c.vocab_size, (i + 1) * c.vocab_size));
-    } else if (mode === 'all') {
-      const out = logitsBuffer(opts.logitsOut, T * c.vocab_size); // (T, V)
-      be.matmul(out, x, this.weights.output, T);
-      for (const seg of segments) {
-        const n = seg.tokens.length;
-        result.logits.push(out.subarray(t0 * c.vocab_size, (t0 + n) * c.vocab_size));
-        t0 += n;
-      }
+    const rows = logitRows(segments, tails);
+    const out = logitsBuffer(opts.logitsOut, rows.length * c.vocab_size); // (rows, V)
+    if (rows.length === T) be.matmul(out, x, this.weights.output, T);
+    else if (rows.length > 0) {
+      // gather the rows that get logits (e.g. each segment's last), then one matmul over the head
+      const sel = new Float32Array(rows.length * c.dim); // (rows, C)
+      rows.forEach((t, i) => sel.set(x.subarray(t * c.dim, (t + 1) * c.dim), i * c.dim));
+      be.matmul(out, sel, this.weights.output, rows.length);
     }
-    if (opts.hidden) {
-      t0 = 0;
-      for (const seg of segments) {
-        const n = seg.tokens.length;
-        result.hidden.push(x.slice(t0 * c.dim, (t0 + n) * c.dim));
-        t0 += n;
-      }
-    }
-    return result;
+    return splitResult(segments, tails, out, opts.hidden ? x : null, c);
   }
 
   /** forward() through the backend's engine: the same computation in one call. */
   private forwardEngine(
-    engine: PreparedModel, segments: readonly Segment[], ids: Int32Array, mode: LogitsMode, wantHidden: boolean,
+    engine: PreparedModel, segments: readonly Segment[], ids: Int32Array, tails: Int32Array, wantHidden: boolean,
     logitsOut?: Float32Array,
   ): ForwardResult {
     const c = this.config;
     const T = ids.length;
-    const rows: number[] = [];
-    if (mode === 'all') for (let t = 0; t < T; t++) rows.push(t);
-    else if (mode === 'last') {
-      let t0 = 0;
-      for (const seg of segments) rows.push((t0 += seg.tokens.length) - 1);
-    }
+    const rows = logitRows(segments, tails);
     const logits = logitsBuffer(logitsOut, rows.length * c.vocab_size); // (rows, V)
     const hidden = wantHidden ? new Float32Array(T * c.dim) : null; // (T, C)
     engine.forward(
       ids, segments.map((seg) => ({ n: seg.tokens.length, pos0: seg.cache.length, k: seg.cache.k, v: seg.cache.v })),
-      Int32Array.from(rows), logits, hidden,
+      rows, logits, hidden,
     );
     for (const seg of segments) seg.cache.length += seg.tokens.length;
-    const result: ForwardResult = { logits: [], hidden: [] };
-    let t0 = 0;
-    if (mode === 'last') {
-      for (let i = 0; i < segments.length; i++) result.logits.push(logits.subarray(i * c.vocab_size, (i + 1) * c.vocab_size));
-    } else if (mode === 'all') {
-      for (const seg of segments) {
-        const n = seg.tokens.length;
-        result.logits.push(logits.subarray(t0 * c.vocab_size, (t0 + n) * c.vocab_size));
-        t0 += n;
-      }
-    }
-    if (hidden) {
-      t0 = 0;
-      for (const seg of segments) {
-        const n = seg.tokens.length;
-        result.hidden.push(hidden.slice(t0 * c.dim, (t0 + n) * c.dim));
-        t0 += n;
-      }
-    }
-    return result;
+    return splitResult(segments, tails, logits, hidden, c);
   }
 
   /**
