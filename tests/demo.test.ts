@@ -118,7 +118,7 @@ test('user mistakes are one-line errors', async () => {
   await rejectsIn(dataCmd, ['synth', 'stories', '--out', 'x.csv'], /expected a \.jsonl or \.txt file name/);
   await rejectsIn(dataCmd, ['synth', 'poems', '--out', 'x.jsonl'], /expected "llama2 data synth stories"/);
   await rejectsIn(dataCmd, ['prepare', '--input', 'a.jsonl', '--count', '3'], /--count does not apply here/);
-  await rejectsIn(dataCmd, [], /expected a subcommand "synth stories" or "prepare"/);
+  await rejectsIn(dataCmd, [], /expected a subcommand "synth stories", "synth chat", "prepare" or "gatt"/);
   await rejectsIn(tokCmd, ['encode'], /expected the subcommand "train"/);
   await rejectsIn(tokCmd, ['train', '--input', join(dir, 's.jsonl'), '--out', join(dir, 't2')], /--vocab-size N is required/);
   await rejectsIn(demoCmd, ['--samples', '-1'], /--samples: expected an integer ≥ 0/);

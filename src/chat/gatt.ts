@@ -22,7 +22,7 @@ import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import type { Message } from './format.js';
 import { answerDialogs, type Answer } from './answer.js';
 import { checkConstraints, type ConstraintSpec } from '../world/constraints.js';
-import { gattDialog, type GattDialog } from '../world/gatt.js';
+import { gattDialog, gattMessages, type GattDialog } from '../world/gatt.js';
 import { graderFor } from '../world/grade.js';
 import { Llama2Error } from '../util/errors.js';
 
@@ -126,11 +126,14 @@ export interface GattEval {
   curve: number[];
   /** dialogs whose whole history did not fit the context by the last turn (the oldest turns were dropped) */
   truncated: number;
+  /** with keep: each dialog's system message, user turns and the model's answers */
+  transcripts?: Message[][];
 }
 
 /** The paper's Table 30 for one model: instruction kept at turns `report` (default 2, 4, 6, 20). */
 export async function evalGatt(
-  model: Model, tok: Tokenizer, o: { dialogs: number; turns?: number; seed: number; report?: number[]; maxTokens?: number; maxRows?: number; onProgress?: (t: number, n: number) => void },
+  model: Model, tok: Tokenizer,
+  o: { dialogs: number; turns?: number; seed: number; report?: number[]; maxTokens?: number; maxRows?: number; keep?: boolean; onProgress?: (t: number, n: number) => void },
 ): Promise<GattEval> {
   const turns = o.turns ?? 20;
   const report = o.report ?? [2, 4, 6, 20].filter((t) => t <= turns);
@@ -146,7 +149,7 @@ export async function evalGatt(
     }
     return msgs;
   };
-  await converse(model, tok, ds, turns, prompt, { samples: 1, temperature: 0, maxTokens: o.maxTokens ?? 48, seed: o.seed, maxRows: o.maxRows, onProgress: o.onProgress },
+  const answers = await converse(model, tok, ds, turns, prompt, { samples: 1, temperature: 0, maxTokens: o.maxTokens ?? 48, seed: o.seed, maxRows: o.maxRows, onProgress: o.onProgress },
     (d, t, [a]) => {
       count[t]!++;
       if (satisfies(d.constraints, a!.text)) ok[t]!++;
@@ -154,7 +157,9 @@ export async function evalGatt(
       return a!.text;
     });
   const curve = ok.map((n, t) => (count[t]! > 0 ? n / count[t]! : 0));
-  return { dialogs: ds.length, at: Object.fromEntries(report.map((t) => [String(t), curve[t - 1]!])), curve, truncated };
+  const r: GattEval = { dialogs: ds.length, at: Object.fromEntries(report.map((t) => [String(t), curve[t - 1]!])), curve, truncated };
+  if (o.keep) r.transcripts = ds.map((d, i) => gattMessages(d, answers[i]!));
+  return r;
 }
 
 const satisfies = (cs: readonly ConstraintSpec[], text: string): boolean => checkConstraints(cs, text) >= 1;

@@ -20,12 +20,13 @@ import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { loadVocab, writeTokenizerModel } from '../tokenizer/load.js';
 import { Llama2Error, check } from '../util/errors.js';
 import { CHAT_FLAGS, runSynthChat } from './data-chat.js';
+import { GATT_FLAGS, runDataGatt } from './data-gatt.js';
 
 export const spec: CommandSpec = {
   name: 'data',
   summary: 'Make training data: the built-in stories corpus, and token shards from corpus files.',
-  usage: 'llama2 data synth stories --out FILE [--count N] [--seed S]\n       llama2 data synth chat --out DIR [--seed S] [--sft N] [--train-prompts N] [--test-prompts N]\n       llama2 data prepare --input FILE[,FILE...] --tokenizer T --out DIR [--seq-len N] [--val-fraction F]',
-  positionals: ['synth stories | prepare'],
+  usage: 'llama2 data synth stories --out FILE [--count N] [--seed S]\n       llama2 data synth chat --out DIR [--seed S] [--sft N] [--train-prompts N] [--test-prompts N]\n       llama2 data prepare --input FILE[,FILE...] --tokenizer T --out DIR [--seq-len N] [--val-fraction F]\n       llama2 data gatt --model M --out FILE [--dialogs N] [--turns N] [--samples K]',
+  positionals: ['synth stories|chat | prepare | gatt'],
   rest: true,
   flags: [
     { name: 'out', short: 'o', type: 'string', meta: 'PATH', help: 'synth: corpus file (.jsonl or .txt); prepare: output directory (required)' },
@@ -38,6 +39,7 @@ export const spec: CommandSpec = {
     { name: 'text-key', type: 'string', meta: 'KEY', help: 'prepare: JSONL field holding the text (default "text")' },
     { name: 'json', type: 'boolean', default: false, help: 'print one JSON object with the result' },
     ...CHAT_FLAGS,
+    ...GATT_FLAGS,
   ],
   notes: 'synth prints the corpus\'s true entropy in bits per character: the loss floor no model can beat.',
 };
@@ -55,6 +57,7 @@ function onlyFlags(f: FlagValues, allowed: Set<string>, sub: string): void {
 export async function run(f: FlagValues, positionals: string[]): Promise<void> {
   const [sub, what, ...more] = positionals;
   if (sub === 'synth' && what === 'chat') return runSynthChat(f, more);
+  if (sub === 'gatt') return runDataGatt(f, [what, ...more].filter((x): x is string => x !== undefined));
   if (sub === 'synth') {
     check(what === 'stories' && more.length === 0, `data synth: expected "llama2 data synth stories" or "llama2 data synth chat", found "data synth ${[what, ...more].filter(Boolean).join(' ')}"`);
     onlyFlags(f, SYNTH_FLAGS, 'synth stories');
@@ -87,7 +90,7 @@ export async function run(f: FlagValues, positionals: string[]): Promise<void> {
     else process.stdout.write(describeMeta(out, meta) + '\n');
     return;
   }
-  throw new Llama2Error(`data: expected a subcommand "synth stories" or "prepare", found ${sub === undefined ? 'none' : `"${sub}"`}`);
+  throw new Llama2Error(`data: expected a subcommand "synth stories", "synth chat", "prepare" or "gatt", found ${sub === undefined ? 'none' : `"${sub}"`}`);
 }
 
 function badExt(p: string): never {
