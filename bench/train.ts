@@ -24,7 +24,12 @@ import { preset, type LlamaConfig } from '../src/model/config.js';
 import { Tape } from '../src/train/tape.js';
 import { initModelWeights, zeroGrads } from '../src/train/params.js';
 import { uniform as makeRng } from '../src/util/rng.js';
-import { lmLoss, trainModel } from '../src/train/model.js';
+import { lmLoss, packedLayout, trainModel, type RowLayout } from '../src/train/model.js';
+import { packEpoch, type TokenSample } from '../src/data/packing.js';
+import { renderDialog } from '../src/chat/format.js';
+import { readTokenizerModel } from '../src/tokenizer/load.js';
+import { Tokenizer } from '../src/tokenizer/tokenizer.js';
+import { generateChatWorld } from '../src/world/synth.js';
 import { AdamW, clipCoefficient } from '../src/train/optim.js';
 
 export interface BenchTrainOptions {
@@ -37,10 +42,17 @@ export interface BenchTrainOptions {
   /** untimed steps first (the first step also allocates the activation arena); default 0 */
   warmup?: number;
   seed?: number;
+  /**
+   * SFT rows instead of plain pretraining rows: answer-token loss weights and the block layout of
+   * packed samples, as src/recipes/sft.ts trains (tokens/s still counts every position)
+   */
+  sft?: { mask: Float32Array; layout: RowLayout; answers: number };
 }
 
 export interface BenchTrainResult {
   tokensPerSec: number;
+  /** SFT: answer tokens (positions that carry the loss) per second */
+  answerTokensPerSec?: number;
   /** median over the timed steps */
   msPerStep: number;
   /** medians of the parts of a step */
@@ -71,7 +83,7 @@ export function benchTrain(o: BenchTrainOptions): BenchTrainResult {
     const t0 = performance.now();
     tape.reset();
     zeroGrads(model.params);
-    const r = lmLoss(tape, model, x, y, B, T);
+    const r = o.sft ? lmLoss(tape, model, x, y, B, T, o.sft.mask, o.sft.layout) : lmLoss(tape, model, x, y, B, T);
     const t1 = performance.now();
     tape.backward(r.loss);
     const t2 = performance.now();
@@ -83,6 +95,7 @@ export function benchTrain(o: BenchTrainOptions): BenchTrainResult {
   const msPerStep = median(parts[0]!);
   return {
     tokensPerSec: (B * T) / (msPerStep / 1000),
+    answerTokensPerSec: o.sft ? o.sft.answers / (msPerStep / 1000) : undefined,
     msPerStep,
     msForward: median(parts[1]!),
     msBackward: median(parts[2]!),
@@ -165,6 +178,24 @@ function runTorch(python: string, threads: number, quick: boolean): TorchResult 
 const r2 = (x: number): number => Math.round(x * 100) / 100;
 
 /**
+ * B rows of T positions packed (block) from the chat world's SFT dialogs: sample lengths and answer
+ * masks as the project's 2000-piece chat tokenizer renders them (tests/fixtures), so the rows carry
+ * the padding, segment count and answer share of real SFT rows.
+ */
+export function sftRows(B: number, T: number): { mask: Float32Array; layout: RowLayout; answers: number } {
+  const tok = new Tokenizer(readTokenizerModel(join(packageRoot(), 'tests', 'fixtures', 'oracle', 'tokenizer', 'tokenizer.model')));
+  const world = generateChatWorld({ seed: 1, sft: 400, trainPrompts: 0, testPrompts: 0 });
+  const samples: TokenSample[] = world.sft.map((l) => renderDialog(tok, (l as { messages: Parameters<typeof renderDialog>[1] }).messages, { allowSpecialTags: true }))
+    .filter((r) => r.ids.length <= T + 1)
+    .map((r) => ({ ids: Int32Array.from(r.ids), mask: Uint8Array.from(r.lossMask) }));
+  const rows = packEpoch(samples, Uint32Array.from(samples.keys()), T, 'block');
+  const x = new Int32Array(B * T), y = new Int32Array(B * T), w = new Float32Array(B * T);
+  const segs: number[][] = [];
+  for (let b = 0; b < B; b++) segs.push(rows.fill(b % rows.rows, x, y, w, b * T));
+  return { mask: w, layout: packedLayout(segs, T), answers: w.reduce((a, v) => a + v, 0) };
+}
+
+/**
  * stories15M (dim 288, 6 layers, 6 heads, vocab 32000, untied) at B=8, T=256 on the native
  * backend and in PyTorch, same thread count. JSON keys: train_stories15m_{tok_s, ms_step, ms_fwd,
  * ms_bwd, ms_opt}, the same with _pytorch_ before the unit, train_stories15m_vs_pytorch (ratio)
@@ -198,6 +229,18 @@ export function runTrainBench(o: TrainBenchOptions): void {
       train_stories15m_tok_s: r2(ours.tokensPerSec), train_stories15m_ms_step: r2(ours.msPerStep),
       train_stories15m_ms_fwd: r2(ours.msForward), train_stories15m_ms_bwd: r2(ours.msBackward), train_stories15m_ms_opt: r2(ours.msOptimizer),
     });
+    // SFT on the same model: block-packed chat rows, loss on answer tokens only (src/recipes/sft.ts)
+    try {
+      nativeBackend.setThreads(threads);
+      const sft = benchTrain({ backend: nativeBackend, config, batch: B, seq: T, steps: o.quick ? 2 : 4, warmup: 1, sft: sftRows(B, T) });
+      row('llama2-ts SFT (block-packed chat rows)', sft.tokensPerSec, sft.msPerStep, sft.msForward, sft.msBackward, sft.msOptimizer);
+      o.log(`SFT / pretraining: ${(sft.tokensPerSec / ours.tokensPerSec).toFixed(2)}× tokens/s (positions); ${sft.answerTokensPerSec!.toFixed(0)} answer tokens/s`);
+      Object.assign(o.results, {
+        sft_tok_s: r2(sft.tokensPerSec), sft_answer_tok_s: r2(sft.answerTokensPerSec!), sft_vs_pretrain: r2(sft.tokensPerSec / ours.tokensPerSec),
+      });
+    } finally {
+      nativeBackend.setThreads(before);
+    }
   }
   const torch = runTorch(o.python ?? '/usr/bin/python3', threads, o.quick);
   if (typeof torch === 'string') {
