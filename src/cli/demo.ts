@@ -11,8 +11,7 @@ import { join } from 'node:path';
 import type { CommandSpec, FlagValues } from './args.js';
 import { bool, num, str } from './args.js';
 import { fmtTime } from './progress.js';
-import { pretrainReport, runTraining } from './pretrain.js';
-import { exitIfInterrupted } from './train-run.js';
+import { exitIfInterrupted, pretrainReport, runPretraining } from './train-run.js';
 import { PRETRAIN, type PretrainConfig } from '../recipes/pretrain.js';
 import { asciiPlot } from '../train/metrics.js';
 import { Model } from '../model/forward.js';
@@ -81,7 +80,7 @@ export async function run(f: FlagValues): Promise<void> {
     say(`note: the reference backend trains this model about 40× slower than the native addon (~30 s per step on 2 cores: ` +
       `hours for ${c.steps} steps); pass --steps 20 for a short look, or build the native addon (npm run build:native)`);
   }
-  const { result: r, data } = await runTraining(c, { resume: bool(f, 'resume'), overwrite: !bool(f, 'resume'), quiet });
+  const { result: r, data } = await runPretraining(c, { resume: bool(f, 'resume'), overwrite: !bool(f, 'resume'), quiet });
   exitIfInterrupted(r.status, r.step, 'demo');
 
   const model = new Model(r.model.config, r.model.weights, backend);

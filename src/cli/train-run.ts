@@ -1,7 +1,7 @@
 /**
  * The command-line side of every training recipe (pretrain, sft, reward, rs, ppo): the run flags,
  * Ctrl-C / SIGTERM handling, the progress bar drawn from the recipe's RunEvents, the closing report
- * and the "continue with --resume" hint.
+ * and the "continue with --resume" hint; and pretraining as `llama2 pretrain` and `llama2 demo` run it.
  *
  *   const r = await runRecipe((signal, onEvent) => sft({ config, signal, onEvent }), { quiet, logEvery, outDir });
  *
@@ -19,6 +19,8 @@ import { Progress, fmtTime } from './progress.js';
 import { headDim } from '../model/config.js';
 import { siNumber } from '../train/compute.js';
 import type { RunEvent, RunStatus, RunSummary } from '../train/run.js';
+import type { PretrainData } from '../data/stories-data.js';
+import { dataFor, pretrain, pretrainLossLine, type PretrainConfig, type PretrainResult, type PretrainSummary } from '../recipes/pretrain.js';
 
 /** Flags every training command has besides its config keys. */
 export const RUN_FLAGS: FlagSpec[] = [
@@ -154,4 +156,35 @@ export function exitIfInterrupted(status: RunStatus, step: number, command: stri
   const args = process.argv.slice(3).filter((a) => a !== '--resume' && a !== '--overwrite').join(' ');
   process.stderr.write(`interrupted at step ${step}: checkpoint saved; continue with: llama2 ${command} ${args} --resume\n`);
   process.exit(130);
+}
+
+// ---------------------------------------------------------------------------------------------
+// pretraining (llama2 pretrain and llama2 demo)
+
+export interface PretrainingOptions {
+  resume: boolean;
+  overwrite: boolean;
+  stopAfter?: number;
+  quiet: boolean;
+}
+
+/** The pretraining recipe with signals and progress; the built-in stories are built first, under <out_dir>/data. */
+export async function runPretraining(c: PretrainConfig, o: PretrainingOptions): Promise<{ result: PretrainResult; data: PretrainData }> {
+  const say = (m: string) => {
+    if (!o.quiet) process.stderr.write(m + '\n');
+  };
+  let data: PretrainData | null = null;
+  const result = await runRecipe(async (signal, onEvent) => {
+    data = dataFor(c, say);
+    return pretrain({ config: c, data, resume: o.resume, overwrite: o.overwrite, stopAfter: o.stopAfter, signal, onEvent });
+  }, {
+    quiet: o.quiet, logEvery: c.log_every, outDir: c.out_dir,
+    evalNote: () => (data?.entropyFloorBpc != null ? ` (floor ${data.entropyFloorBpc.toFixed(4)})` : ''),
+  });
+  return { result, data: data! };
+}
+
+/** The closing report of pretraining, with validation bits/char against the entropy floor. */
+export function pretrainReport(s: PretrainSummary, outDir: string): string {
+  return formatReport(s, outDir, { lossLine: pretrainLossLine(s), tryCommand: `llama2 generate --model ${join(outDir, 'latest')} --prompt "Once upon a time"` });
 }

@@ -265,6 +265,16 @@ function finish(
   return { status: a.status, step: a.step, checkpoint: a.checkpoint, summary, metrics: run.metrics, model: a.model, vocab: a.vocab, plot };
 }
 
+/** The summary's loss line: train and validation loss, bits/char and the entropy floor (for reports). */
+export function pretrainLossLine(s: PretrainSummary): string | undefined {
+  if (s.final_train_loss === null) return undefined;
+  let l = `loss: train ${s.final_train_loss.toFixed(4)}`;
+  if (s.final_val_loss !== null) l += `, validation ${s.final_val_loss.toFixed(4)} nats/token`;
+  if (s.final_val_bpc !== null) l += ` = ${s.final_val_bpc.toFixed(4)} bits/char`;
+  if (s.entropy_floor_bpc !== null) l += ` (true entropy, the floor: ${s.entropy_floor_bpc.toFixed(4)} bits/char)`;
+  return l;
+}
+
 function sameShape(a: LlamaConfig, b: LlamaConfig): boolean {
   const keys: (keyof LlamaConfig)[] = ['dim', 'n_layers', 'n_heads', 'n_kv_heads', 'vocab_size', 'norm_eps', 'rope_theta'];
   return keys.every((k) => a[k] === b[k]) && ffnHiddenDim(a) === ffnHiddenDim(b);
