@@ -18,6 +18,8 @@ import { ATTACKS, RISKS } from '../src/world/types.js';
 
 const REF_MIN = 0.99;
 const finalPrompt = (l: ChatLine): string => norm([...l.messages].reverse().find((m) => m.role === 'user')!.content);
+/** the whole prompt: every message but the system message and the final answer */
+const wholePrompt = (l: ChatLine): string => norm(l.messages.filter((m, i) => m.role !== 'system' && !(i === l.messages.length - 1 && m.role === 'assistant')).map((m) => `${m.role}: ${m.content}`).join('\n'));
 
 test('every reference answer scores ≥ 0.99 with its own checker; an empty answer scores 0', () => {
   const w = generateChatWorld({ seed: 11, sft: 700, trainPrompts: 0, testPrompts: 0, multiTurnShare: 0.3, systemShare: 0.6 });
@@ -47,14 +49,20 @@ test('noisy sft lines are marked and their answers score below 0.99', () => {
   assert.equal(generateChatWorld({ seed: 12, sft: 50, trainPrompts: 0, testPrompts: 0 }).sft.filter((l) => l.meta.noisy).length, 0);
 });
 
-test('default sizes: the documented mix, prompts without answers, and no final prompt repeated within or across files', () => {
+test('default sizes: the documented mix, prompts without answers, and no prompt repeated within or across files', () => {
   const w = generateChatWorld({ seed: 2 });
   assert.deepEqual([w.sft.length, w.train.length, w.test.length], [6000, 3000, 2000]);
   const seen = new Map<string, string>();
+  const seenFinal = new Map<string, string>();
   for (const l of [...w.test, ...w.train, ...w.sft]) {
-    const k = finalPrompt(l);
+    const k = wholePrompt(l);
     assert.ok(!seen.has(k), `"${k}" in ${seen.get(k)} and ${l.meta.id}`);
     seen.set(k, l.meta.id);
+    // a single-turn task is its final user message: those never repeat either
+    if (l.meta.family === 'memory' || l.meta.attack === 'multi_turn') continue;
+    const f = finalPrompt(l);
+    assert.ok(!seenFinal.has(f), `final prompt "${f}" in ${seenFinal.get(f)} and ${l.meta.id}`);
+    seenFinal.set(f, l.meta.id);
   }
   for (const l of [...w.train, ...w.test]) assert.equal(l.messages[l.messages.length - 1]!.role, 'user', l.meta.id);
   for (const l of w.sft) assert.equal(l.messages[l.messages.length - 1]!.role, 'assistant', l.meta.id);
@@ -85,7 +93,7 @@ test('same seed → byte-identical files; another seed → other names, numbers,
   const card = JSON.parse(readFileSync(join(a, 'card.json'), 'utf8')) as { seed: number; checker: string; options: Record<string, number>; disjointness: string };
   assert.equal(card.seed, 4);
   assert.equal(card.options['sft'], 120);
-  assert.match(card.disjointness, /final user message/);
+  assert.match(card.disjointness, /task prompt/);
 });
 
 test('world documents: seeded prose of the tasks, no blank lines', () => {

@@ -14,8 +14,9 @@
  * (meta.noisy, scoring < 0.99).
  *
  * Disjointness: the files are generated test, train, sft, and a line is redrawn (from its own seeded
- * stream) while its final user message — lower-cased, whitespace collapsed — was already used by any
- * line of any file. So no final prompt appears twice, within or across files.
+ * stream) while its task's prompt — every turn of the item (one user message, or a multi-turn
+ * memory dialog), lower-cased, whitespace collapsed — was already used by any line of any file. So
+ * no task prompt appears twice, within or across files.
  *
  * Determinism: line i of a file draws only from Rng(hashSeed(seed, file, i)) plus the set of prompts
  * used before it; same options → byte-identical files.
@@ -108,7 +109,7 @@ function validate(o: ChatWorldOptions): void {
 function freshItem(slot: Slot, rng: Rng, used: Set<string>): WorldItem {
   for (let t = 0; t < MAX_TRIES; t++) {
     const item = slot.risk && slot.attack ? makeUnsafe(rng, slot.risk, slot.attack) : slot.family.make(rng);
-    const key = norm(item.turns[item.turns.length - 1]!.content);
+    const key = norm(item.turns.map((m) => `${m.role}: ${m.content}`).join('\n'));
     if (!used.has(key)) {
       used.add(key);
       return item;
@@ -246,7 +247,7 @@ export function generateChatWorld(opts: Partial<ChatWorldOptions> & { seed: numb
       helpful_share: 1 - UNSAFE_SHARE - BORDERLINE_SHARE, unsafe_share: UNSAFE_SHARE, borderline_share: BORDERLINE_SHARE,
       helpful_families: HELPFUL_FAMILIES.map((f) => f.name), risks: [...RISKS], attacks: [...ATTACKS],
     },
-    disjointness: 'files are generated test, train, sft; a line is redrawn while its final user message (lower-cased, whitespace collapsed) was used by any earlier line of any file, so no final prompt repeats within or across the three files',
+    disjointness: 'files are generated test, train, sft; a line is redrawn while its task prompt (every turn of the task, lower-cased, whitespace collapsed) was used by any earlier line of any file, so no task prompt repeats within or across the three files',
     constraints: { kinds: [...CONSTRAINT_KINDS], unappliable: [...UNAPPLIABLE_KINDS] },
     files: { [CHAT_FILES.sft]: fileCard(sft), [CHAT_FILES.train]: fileCard(train), [CHAT_FILES.test]: fileCard(test) },
   };
