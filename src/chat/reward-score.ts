@@ -1,0 +1,75 @@
+/**
+ * Scoring dialogs with a reward model at inference time (Llama 2 paper, section 3.2.2): a reward
+ * model is a chat model's trunk with a scalar head (`score.weight` (1, C), model/weights.ts HEADS);
+ * the score of a dialog is that head applied to the final-RMSNorm'ed hidden state of its last token
+ * (the dialog rendered in Llama-2's chat format, ending with the answer's EOS). Batched: each dialog
+ * is one segment of a forward pass. The same computation as training's rewardScores (train/reward.ts).
+ *
+ *   const rm = openModel('runs/rm-helpful/latest');
+ *   scoreDialogs(rm.model, rm.tokenizer!, [[{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello!' }]]);  // [1.73]
+ *   combinedReward({ helpful: 0.8, safety: 0.1, safetyPrompt: false })  // 0.1: the safety gate
+ *
+ * Scores are raw (any real number); toUnit() maps one to (0, 1) with the logistic function, the
+ * scale on which the paper's safety threshold 0.15 and R_c are defined (see combinedReward).
+ *
+ * What it is not: reward-model training (train/reward.ts, the reward recipe) or PPO's whitening.
+ */
+import type { Model } from '../model/forward.js';
+import { toFloat32 } from '../tensor.js';
+import type { Tokenizer } from '../tokenizer/tokenizer.js';
+import { Llama2Error } from '../util/errors.js';
+import { renderDialog, type Message } from './format.js';
+
+/** The paper's safety threshold on the (0, 1) scale (section 3.2.2). */
+export const SAFETY_THRESHOLD = 0.15;
+
+/** The head of a reward model, or a Llama2Error naming what is missing. */
+export function scoreHead(model: Model, where = 'reward model'): Float32Array {
+  const h = model.weights.heads?.['score.weight'];
+  if (!h) throw new Llama2Error(`${where}: the model has no "score.weight" head (train one with llama2 reward train, or pass a reward model)`);
+  if (h.shape[0] !== 1 || h.shape[1] !== model.config.dim) throw new Llama2Error(`${where}: "score.weight" has shape [${h.shape.join(', ')}]; a reward model's head is [1, ${model.config.dim}]`);
+  return toFloat32(h);
+}
+
+/** Raw scores of dialogs (each ends with the assistant answer to score), in batches of at most `batchTokens` tokens. */
+export function scoreDialogs(model: Model, tok: Tokenizer, dialogs: readonly (readonly Message[])[], o: { batchTokens?: number; where?: string } = {}): number[] {
+  const w = scoreHead(model, o.where);
+  const C = model.config.dim;
+  const ids = dialogs.map((d, i) => {
+    if (d[d.length - 1]?.role !== 'assistant') throw new Llama2Error(`reward: dialog ${i} must end with the assistant answer to score`);
+    const r = renderDialog(tok, d, { allowSpecialTags: true }).ids;
+    if (r.length > model.config.max_seq_len) throw new Llama2Error(`reward: dialog ${i} is ${r.length} tokens, longer than the model's context ${model.config.max_seq_len}`);
+    return r;
+  });
+  const out = new Array<number>(dialogs.length);
+  const budget = o.batchTokens ?? 4096;
+  for (let i0 = 0; i0 < ids.length;) {
+    let i1 = i0 + 1;
+    let n = ids[i0]!.length;
+    while (i1 < ids.length && n + ids[i1]!.length <= budget) n += ids[i1++]!.length;
+    const segs = ids.slice(i0, i1).map((t) => ({ tokens: t, cache: model.newCache(t.length) }));
+    const r = model.forward(segs, { logits: 'none', hidden: true });
+    r.hidden.forEach((h, k) => {
+      const last = h.subarray(h.length - C); // (C) the last token's final hidden state
+      let s = 0;
+      for (let c = 0; c < C; c++) s += w[c]! * last[c]!;
+      out[i0 + k] = s;
+    });
+    i0 = i1;
+  }
+  return out;
+}
+
+/** A raw score on the (0, 1) scale: the logistic function. */
+export function toUnit(score: number): number {
+  return score >= 0 ? 1 / (1 + Math.exp(-score)) : Math.exp(score) / (1 + Math.exp(score));
+}
+
+/**
+ * The paper's combined reward R_c (section 3.2.2, "safety-gated"): the safety model's score when
+ * the prompt is a safety prompt or the safety score is below 0.15, else the helpfulness score —
+ * both on the (0, 1) scale of toUnit.
+ */
+export function combinedReward(r: { helpful: number; safety: number; safetyPrompt: boolean }): number {
+  return r.safetyPrompt || r.safety < SAFETY_THRESHOLD ? r.safety : r.helpful;
+}
