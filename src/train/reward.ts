@@ -6,16 +6,20 @@
  *   loss = −log σ(r_chosen − r_rejected − m(rating)) = softplus(−(d − m))
  * Ratings index [significantly better, better, slightly better, negligibly better / unsure].
  *
+ * The safety reward model also has an auxiliary loss (safetyAuxLoss below).
+ *
  * Not here: the trunk forward (model.ts), the data pipeline, PPO.
  *
  * Legend: B = rows (pairs), T = padded length, C = dim.
  */
 import { Llama2Error } from '../util/errors.js';
+import { LEVELS } from '../data/preferences.js';
 import type { Tape, Var } from './tape.js';
 import type { LossResult } from './loss.js';
 import { forwardHidden, type TrainModel } from './model.js';
 
-export const RATING_NAMES = ['significantly_better', 'better', 'slightly_better', 'negligibly_better_or_unsure'] as const;
+/** The paper's four ratings, indexed like the margin tables (data/preferences.ts LEVELS: the same order). */
+export const RATING_NAMES = LEVELS;
 /** Llama 2 paper, Table 27, indexed like RATING_NAMES. */
 export const MARGIN_SMALL: readonly number[] = [1, 2 / 3, 1 / 3, 0];
 export const MARGIN_LARGE: readonly number[] = [3, 2, 1, 0];
@@ -113,4 +117,46 @@ export function rankingLoss(tape: Tape, chosen: Var, rejected: Var, margins?: Ar
     }
   });
   return { loss, value, perPair };
+}
+
+/**
+ * The safety auxiliary loss (Llama 2 paper, §A.3.6, our exact definition): each answer with a
+ * safety label is a binary classification by its raw score — safe answers pushed above 0, unsafe
+ * ones below (σ(r) = 0.5 is the decision boundary) — with the logistic loss, averaged over the
+ * labelled answers:
+ *   aux = mean over labelled answers of softplus(−r) (safe) or softplus(r) (unsafe)
+ * `safe[i]` labels chosen[i], `safeRejected[i]` labels rejected[i]; null leaves an answer out (no
+ * label). Why: the ranking loss only orders two answers; this gives the safety model an absolute
+ * scale on which "unsafe" means a low score, what the safety gate R_safety < 0.15 needs.
+ */
+export function safetyAuxLoss(
+  tape: Tape, chosen: Var, rejected: Var, safe: ArrayLike<boolean | null>, safeRejected: ArrayLike<boolean | null>,
+): LossResult & { count: number } {
+  const P = chosen.data.length;
+  if (rejected.data.length !== P || safe.length !== P || safeRejected.length !== P) {
+    throw new Llama2Error(`safety aux loss: ${P} chosen scores, ${rejected.data.length} rejected, ${safe.length} + ${safeRejected.length} labels`);
+  }
+  const terms: [Var, number, number][] = []; // (scores, index, sign: +1 safe, −1 unsafe)
+  for (let i = 0; i < P; i++) {
+    const a = safe[i];
+    const b = safeRejected[i];
+    if (a !== null && a !== undefined) terms.push([chosen, i, a ? 1 : -1]);
+    if (b !== null && b !== undefined) terms.push([rejected, i, b ? 1 : -1]);
+  }
+  const n = terms.length;
+  let sum = 0;
+  for (const [v, i, sg] of terms) sum += softplus(-sg * v.data[i]!);
+  const loss = tape.output([1], chosen, rejected);
+  loss.data[0] = n > 0 ? sum / n : 0;
+  tape.record(loss, (dl) => {
+    // d/dr softplus(−s·r) = −s·σ(−s·r)
+    for (const [v, i, sg] of terms) {
+      if (!v.requiresGrad) continue;
+      const z = -sg * v.data[i]!;
+      const sig = z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z));
+      const g = tape.grad(v);
+      g[i] = g[i]! + (dl[0]! * -sg * sig) / n;
+    }
+  });
+  return { loss, value: loss.data[0]!, count: n };
 }
