@@ -109,35 +109,31 @@ static inline __attribute__((always_inline)) void q4_group(const int NT, const u
     case 2: call(2); break; default: call(1); break;      \
   }
 
-static void rows_q8_0x8_vnni(int K, const uint8_t *w, size_t rb, int R, const q8a_rows *x, int T, float *y, long ldy, int acc) {
-  const uint8_t *u = T >= VNNI_MIN_T ? unsigned_x(x, T) : NULL;
-  if (!u) { g_avx2[DT_Q8_0X8](K, w, rb, R, x, T, y, ldy, acc); return; }
+/* groups of 8 rows × tiles of up to TILE tokens; u: the unsigned activations (Q8_0X8 only) */
+static inline __attribute__((always_inline)) void x8_rows_vnni(int q8, int K, const uint8_t *w, size_t rb, int R, const uint8_t *u,
+                                                               const q8a_rows *x, int T, float *y, long ldy, int acc) {
   const int nb = K / QK;
   for (int g = 0; g < R / 8; g++) {
     const uint8_t *grp = w + 8 * rb * (size_t)g;
     for (int t = 0; t < T; t += TILE) {
       const int nt = T - t < TILE ? T - t : TILE;
       float *yt = y + (long)t * ldy + 8 * g;
-#define Q8(n) q8_group(n, grp, nb, u, x, t, yt, ldy, acc)
-      TILES(Q8)
-#undef Q8
+#define GROUP(n) if (q8) q8_group(n, grp, nb, u, x, t, yt, ldy, acc); else q4_group(n, grp, nb, x, t, yt, ldy, acc)
+      TILES(GROUP)
+#undef GROUP
     }
   }
 }
 
+static void rows_q8_0x8_vnni(int K, const uint8_t *w, size_t rb, int R, const q8a_rows *x, int T, float *y, long ldy, int acc) {
+  const uint8_t *u = T >= VNNI_MIN_T ? unsigned_x(x, T) : NULL;
+  if (u) x8_rows_vnni(1, K, w, rb, R, u, x, T, y, ldy, acc);
+  else g_avx2[DT_Q8_0X8](K, w, rb, R, x, T, y, ldy, acc);
+}
+
 static void rows_q4_0x8_vnni(int K, const uint8_t *w, size_t rb, int R, const q8a_rows *x, int T, float *y, long ldy, int acc) {
-  if (T < VNNI_MIN_T) { g_avx2[DT_Q4_0X8](K, w, rb, R, x, T, y, ldy, acc); return; }
-  const int nb = K / QK;
-  for (int g = 0; g < R / 8; g++) {
-    const uint8_t *grp = w + 8 * rb * (size_t)g;
-    for (int t = 0; t < T; t += TILE) {
-      const int nt = T - t < TILE ? T - t : TILE;
-      float *yt = y + (long)t * ldy + 8 * g;
-#define Q4(n) q4_group(n, grp, nb, x, t, yt, ldy, acc)
-      TILES(Q4)
-#undef Q4
-    }
-  }
+  if (T >= VNNI_MIN_T) x8_rows_vnni(0, K, w, rb, R, NULL, x, T, y, ldy, acc);
+  else g_avx2[DT_Q4_0X8](K, w, rb, R, x, T, y, ldy, acc);
 }
 
 void q8_rows_vnni(kernels_t *k) {
