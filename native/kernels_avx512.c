@@ -2,10 +2,9 @@
  * The AVX-512F additions to the AVX2 table (this file is compiled with -mavx512f -mavx2 -mfma
  * -mf16c and only called after dispatch.c found AVX-512F): a 6×32 GEMM micro-kernel, the same
  * structure as the AVX2 one (kernels_avx2.c) with 16-float registers; and, on a CPU with AVX-512
- * VNNI and VL, the VNNI kernels of the regrouped Q8_0 / Q4_0 layouts for several tokens at once
- * (quant_vnni.c: batched decoding and prefill are compute-bound there). Everything else stays
- * AVX2: measured on Zen 4, wider integer dots gave no gain for the memory-bound quantized matvec
- * of one sequence. The scalar twin of the tile is gemm_tile_scalar in kernels_scalar.c.
+ * VNNI and VL, the VNNI kernels of the regrouped Q8_0 / Q4_0 layouts (quant_vnni.c: 256-bit
+ * vpdpbusd, one instruction per 32 multiply-adds where AVX2 needs five). Everything else stays
+ * AVX2. The scalar twin of the tile is gemm_tile_scalar in kernels_scalar.c.
  */
 #include <immintrin.h>
 #include "common.h"
