@@ -1,6 +1,6 @@
 # Build of the native CPU backend (native/, loaded by src/backend/native.ts).
 # Baseline C for every CPU, plus per-ISA static libraries compiled with their own flags
-# (AVX2+FMA+F16C, AVX-512F) on x86-64 and NEON sources on arm64; native/dispatch.c picks at load.
+# (AVX2+FMA+F16C, AVX-512F, AVX-512 VNNI+VL) on x86-64 and NEON sources on arm64; native/dispatch.c picks at load.
 # Only libc and pthreads are linked. Build: npm run build:native (node-gyp rebuild).
 {
   'target_defaults': {
@@ -19,7 +19,7 @@
       ],
       'libraries': ['-lm', '-lpthread'],
       'conditions': [
-        ['target_arch=="x64"', { 'dependencies': ['llama2_avx2', 'llama2_avx512', 'llama2_train_avx2'] }],
+        ['target_arch=="x64"', { 'dependencies': ['llama2_avx2', 'llama2_avx512', 'llama2_avx512vnni', 'llama2_train_avx2'] }],
         ['target_arch=="arm64"', { 'sources': ['native/kernels_neon.c'] }],
       ],
     },
@@ -40,6 +40,13 @@
           'sources': ['native/train_avx2.c'],
           'cflags': ['-fPIC', '-mavx2', '-mfma', '-mf16c', '-ffp-contract=off'],
           'xcode_settings': { 'OTHER_CFLAGS': ['-mavx2', '-mfma', '-mf16c', '-ffp-contract=off'] },
+        },
+        {
+          'target_name': 'llama2_avx512vnni',
+          'type': 'static_library',
+          'sources': ['native/quant_vnni.c'],
+          'cflags': ['-fPIC', '-mavx512vnni', '-mavx512vl', '-mavx512f', '-mavx2', '-mfma', '-mf16c'],
+          'xcode_settings': { 'OTHER_CFLAGS': ['-mavx512vnni', '-mavx512vl', '-mavx512f', '-mavx2', '-mfma', '-mf16c'] },
         },
         {
           'target_name': 'llama2_avx512',

@@ -1,9 +1,10 @@
 /*
  * The AVX-512F additions to the AVX2 table (this file is compiled with -mavx512f -mavx2 -mfma
  * -mf16c and only called after dispatch.c found AVX-512F): a 6×32 GEMM micro-kernel, the same
- * structure as the AVX2 one (kernels_avx2.c) with 16-float registers. Everything else stays AVX2: measured on
- * Zen 4, wider integer dots (VNNI) gave no gain for the memory-bound quantized matvec.
- * The scalar twin is gemm_tile_scalar in kernels_scalar.c.
+ * structure as the AVX2 one (kernels_avx2.c) with 16-float registers; and, on a CPU with AVX-512
+ * VNNI and VL, the VNNI kernels of the regrouped Q8_0 / Q4_0 layouts (quant_vnni.c: 256-bit
+ * vpdpbusd, one instruction per 32 multiply-adds where AVX2 needs five). Everything else stays
+ * AVX2. The scalar twin of the tile is gemm_tile_scalar in kernels_scalar.c.
  */
 #include <immintrin.h>
 #include "common.h"
@@ -28,9 +29,13 @@ static void gemm_tile_6x32(int kc, const float *ap, const float *bp, float *c, l
 #undef STORE
 }
 
+void q8_rows_vnni(kernels_t *k); /* quant_vnni.c */
+
 void kernels_avx512(kernels_t *k) {
   k->name = "avx512";
   k->mr = 6;
   k->nr = 32;
   k->gemm_tile = gemm_tile_6x32;
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl")) q8_rows_vnni(k);
 }

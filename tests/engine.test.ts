@@ -153,6 +153,38 @@ if (!nativeBackend) {
       }
     });
 
+    test('AVX-512 level (VNNI kernels of the regrouped Q8_0 / Q4_0 layouts where the CPU has them) = AVX2, bit for bit', {
+      skip: !nb.supportedIsas().includes('avx512') && 'no AVX-512 on this machine',
+    }, () => {
+      const before = nb.isa();
+      try {
+        for (const { name, c, dtypes, tied } of SHAPES) for (const dtype of ['Q4_0', 'Q8_0'] as const) {
+          if (!dtypes.includes(dtype)) continue;
+          const w = randomModel(c, dtype, tied);
+          // batched rows at every tile width: 1..16 one-token segments, then 3 segments of 7
+          const run = (isa: 'avx2' | 'avx512') => {
+            nb.setIsa(isa);
+            const m = new Model(c, w, nb, { repack: 'always' });
+            const out: Float32Array[] = [];
+            for (const rows of [1, 3, 4, 5, 8, 13, 16]) {
+              const caches = Array.from({ length: rows }, () => m.newCache(12));
+              caches.forEach((cache, i) => m.step([(i * 5 + 1) % c.vocab_size, 2, 3], cache, 'none'));
+              out.push(...m.forward(caches.map((cache, i) => ({ tokens: [(i * 3 + 7) % c.vocab_size], cache })), { logits: 'last' }).logits);
+            }
+            out.push(...m.forward([0, 1, 2].map((i) => ({ tokens: [1, 2, 3, 4, 5, 6, i + 7], cache: m.newCache(8) })), { logits: 'all' }).logits);
+            return out;
+          };
+          for (const threads of [1, 2]) {
+            nb.setThreads(threads);
+            const wide = run('avx512'), narrow = run('avx2');
+            wide.forEach((o, i) => assert.deepEqual(o, narrow[i], `${name} ${dtype} ${threads}t output ${i}`));
+          }
+        }
+      } finally {
+        nb.setIsa(before);
+      }
+    });
+
     test('bad input throws before the engine runs; engine arguments are checked', () => {
       const { c } = SHAPES[0]!;
       const w = randomModel(c, 'Q8_0', true);

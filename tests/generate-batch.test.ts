@@ -93,6 +93,9 @@ for (const [name, backend] of BACKENDS) {
         assert.deepEqual(out[i]![0]!.ids, greedyOneByOne(model, r.prompt, r.maxTokens), `${cname} request ${i}`);
         assert.equal(out[i]![0]!.finishReason, 'length');
       });
+      // prompts cut into 3-token pieces, several prompts' pieces per prefill call: the same ids
+      const chunked = await generateBatch(model, requests, { maxTokens: 99, temperature: 0, maxRows: 3, prefillChunk: 3 });
+      assert.deepEqual(chunked.map((r) => r[0]!.ids), out.map((r) => r[0]!.ids), `${cname} prefill in 3-token calls`);
       assert.equal(stats!.peakRows, 2);
       assert.equal(stats!.prefillTokens, requests.reduce((a, r) => a + r.prompt.length, 0));
       assert.ok(stats!.cachesAllocated <= 3, `caches reused: ${stats!.cachesAllocated} made for 5 rows, 2 at a time`);

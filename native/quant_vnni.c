@@ -1,0 +1,143 @@
+/*
+ * AVX-512 VNNI kernels (vpdpbusd on 256-bit registers) for the eight-row regrouped Q8_0 and Q4_0
+ * layouts (DT_Q8_0X8, DT_Q4_0X8: common.h, repack.c) against any number of activation rows. With
+ * several rows (batched decoding: one token of each of B sequences; prefill) the AVX2 kernels
+ * (quant_mm_avx2.c x8q8_group, x8_group) are compute-bound, and even one sequence's decode on
+ * one thread ran 15–40% faster this way on the development machine (AMD EPYC with AVX-512).
+ * Compiled with -mavx512vnni -mavx512vl -mavx2 -mfma -mf16c; kernels_avx512.c installs them only
+ * on a CPU with both.
+ *
+ *   Q8_0X8: activations are made unsigned once per call (u = x + 128, a byte flip), then per
+ *           32-byte chunk and token one vpdpbusd adds Σ u·w of 4 values × 8 rows into int32 lanes
+ *           (no int16 saturation, no sign juggling: AVX2 needs sign, sign, maddubs, madd, add);
+ *           Σ x·w = Σ u·w − 128·Σ w, where Σ w per row and block is one vpdpbusd per chunk
+ *           shared by all tokens.
+ *   Q4_0X8: nibbles are already unsigned: per chunk and token two vpdpbusd (low, high nibbles)
+ *           against the signed activations; the −8 offset is −8·Σ x as in the AVX2 kernel.
+ * Integer sums are exact and the f32 steps are the AVX2 kernels', in the same order, so results
+ * are bit for bit theirs (the AVX2 kernels remain the fallback when scratch memory runs out).
+ *
+ * Legend: R = weight rows (groups of 8), T = activation rows (tokens), nb = 32-value blocks per row.
+ */
+#include <immintrin.h>
+#include "native.h"
+
+#define TILE 8 /* tokens that share one pass over a group's blocks */
+
+static q8_rows_fn g_avx2[DT_COUNT]; /* the AVX2 kernels (fallback) */
+
+static inline void put8(float *y, __m256 v, int acc) {
+  _mm256_storeu_ps(y, acc ? _mm256_add_ps(_mm256_loadu_ps(y), v) : v);
+}
+
+static inline __m256i bcast4(const uint8_t *p) {
+  int32_t f;
+  memcpy(&f, p, 4);
+  return _mm256_set1_epi32(f);
+}
+
+/* the activations as unsigned bytes u = x + 128 (T, K) into the calling thread's scratch */
+static const uint8_t *unsigned_x(const q8a_rows *x, int T) {
+  const int nb = x->nb;
+  uint8_t *u = scratch_get(2, (size_t)T * nb * QK);
+  if (!u) return NULL;
+  const __m256i flip = _mm256_set1_epi8((char)0x80);
+  for (long i = 0; i < (long)T * nb; i++)
+    _mm256_storeu_si256((__m256i *)(u + i * QK), _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)x->xa[i].qs), flip));
+  return u;
+}
+
+/* one group of 8 Q8_0X8 rows × NT tokens from t (the sums of x8q8_group, in its order) */
+static inline __attribute__((always_inline)) void q8_group(const int NT, const uint8_t *grp, int nb, const uint8_t *u,
+                                                           const q8a_rows *x, int t, float *y, long ldy, int acc) {
+  const __m256i ones = _mm256_set1_epi8(1), zero = _mm256_setzero_si256();
+  __m256 a[TILE];
+  for (int j = 0; j < NT; j++) a[j] = _mm256_setzero_ps();
+  for (int b = 0; b < nb; b++) {
+    const uint8_t *p = grp + 272 * (size_t)b;
+    __m256i s[TILE], ws = zero;
+    for (int j = 0; j < NT; j++) s[j] = zero;
+    for (int c = 0; c < 8; c++) {
+      const __m256i v = _mm256_loadu_si256((const __m256i *)(p + 16 + 32 * c));
+      ws = _mm256_dpbusd_epi32(ws, ones, v);
+      for (int j = 0; j < NT; j++) s[j] = _mm256_dpbusd_epi32(s[j], bcast4(u + ((long)(t + j) * nb + b) * QK + 4 * c), v);
+    }
+    const __m256i w128 = _mm256_slli_epi32(ws, 7);
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+    for (int j = 0; j < NT; j++) {
+      const q8a_block *xb = &x->xa[(long)(t + j) * nb + b];
+      a[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(s[j], w128)), _mm256_mul_ps(dw, _mm256_broadcast_ss(&xb->d)), a[j]);
+    }
+  }
+  for (int j = 0; j < NT; j++) put8(y + (long)j * ldy, a[j], acc);
+}
+
+/* one group of 8 Q4_0X8 rows × NT tokens from t (the sums of x8_group, in its order) */
+static inline __attribute__((always_inline)) void q4_group(const int NT, const uint8_t *grp, int nb, const q8a_rows *x,
+                                                           int t, float *y, long ldy, int acc) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F), zero = _mm256_setzero_si256();
+  __m256 a[TILE];
+  for (int j = 0; j < NT; j++) a[j] = _mm256_setzero_ps();
+  for (int b = 0; b < nb; b++) {
+    const uint8_t *p = grp + 144 * (size_t)b;
+    __m256i s[TILE];
+    for (int j = 0; j < NT; j++) s[j] = zero;
+    for (int c = 0; c < 4; c++) {
+      const __m256i v = _mm256_loadu_si256((const __m256i *)(p + 16 + 32 * c));
+      const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+      for (int j = 0; j < NT; j++) {
+        const uint8_t *qs = (const uint8_t *)x->xa[(long)(t + j) * nb + b].qs;
+        s[j] = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(s[j], lo, bcast4(qs + 4 * c)), hi, bcast4(qs + 16 + 4 * c));
+      }
+    }
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+    for (int j = 0; j < NT; j++) {
+      const q8a_block *xb = &x->xa[(long)(t + j) * nb + b];
+      const __m256i i32 = _mm256_sub_epi32(s[j], _mm256_set1_epi32(8 * xb->sum));
+      a[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i32), _mm256_mul_ps(dw, _mm256_broadcast_ss(&xb->d)), a[j]);
+    }
+  }
+  for (int j = 0; j < NT; j++) put8(y + (long)j * ldy, a[j], acc);
+}
+
+/* NT as a compile-time constant for each tile width 1..TILE */
+#define TILES(call)                                       \
+  switch (nt) {                                           \
+    case 8: call(8); break; case 7: call(7); break;       \
+    case 6: call(6); break; case 5: call(5); break;       \
+    case 4: call(4); break; case 3: call(3); break;       \
+    case 2: call(2); break; default: call(1); break;      \
+  }
+
+/* groups of 8 rows × tiles of up to TILE tokens; u: the unsigned activations (Q8_0X8 only) */
+static inline __attribute__((always_inline)) void x8_rows_vnni(int q8, int K, const uint8_t *w, size_t rb, int R, const uint8_t *u,
+                                                               const q8a_rows *x, int T, float *y, long ldy, int acc) {
+  const int nb = K / QK;
+  for (int g = 0; g < R / 8; g++) {
+    const uint8_t *grp = w + 8 * rb * (size_t)g;
+    for (int t = 0; t < T; t += TILE) {
+      const int nt = T - t < TILE ? T - t : TILE;
+      float *yt = y + (long)t * ldy + 8 * g;
+#define GROUP(n) if (q8) q8_group(n, grp, nb, u, x, t, yt, ldy, acc); else q4_group(n, grp, nb, x, t, yt, ldy, acc)
+      TILES(GROUP)
+#undef GROUP
+    }
+  }
+}
+
+static void rows_q8_0x8_vnni(int K, const uint8_t *w, size_t rb, int R, const q8a_rows *x, int T, float *y, long ldy, int acc) {
+  const uint8_t *u = unsigned_x(x, T);
+  if (u) x8_rows_vnni(1, K, w, rb, R, u, x, T, y, ldy, acc);
+  else g_avx2[DT_Q8_0X8](K, w, rb, R, x, T, y, ldy, acc);
+}
+
+static void rows_q4_0x8_vnni(int K, const uint8_t *w, size_t rb, int R, const q8a_rows *x, int T, float *y, long ldy, int acc) {
+  x8_rows_vnni(0, K, w, rb, R, NULL, x, T, y, ldy, acc);
+}
+
+void q8_rows_vnni(kernels_t *k) {
+  g_avx2[DT_Q8_0X8] = k->q8_rows[DT_Q8_0X8];
+  g_avx2[DT_Q4_0X8] = k->q8_rows[DT_Q4_0X8];
+  if (g_avx2[DT_Q8_0X8]) k->q8_rows[DT_Q8_0X8] = rows_q8_0x8_vnni;
+  if (g_avx2[DT_Q4_0X8]) k->q8_rows[DT_Q4_0X8] = rows_q4_0x8_vnni;
+}
