@@ -33,15 +33,20 @@ export function scoreHead(model: Model, where = 'reward model'): Float32Array {
 
 /** Raw scores of dialogs (each ends with the assistant answer to score), in batches of at most `batchTokens` tokens. */
 export function scoreDialogs(model: Model, tok: Tokenizer, dialogs: readonly (readonly Message[])[], o: { batchTokens?: number; where?: string } = {}): number[] {
-  const w = scoreHead(model, o.where);
-  const C = model.config.dim;
   const ids = dialogs.map((d, i) => {
     if (d[d.length - 1]?.role !== 'assistant') throw new Llama2Error(`reward: dialog ${i} must end with the assistant answer to score`);
     const r = renderDialog(tok, d, { allowSpecialTags: true }).ids;
     if (r.length > model.config.max_seq_len) throw new Llama2Error(`reward: dialog ${i} is ${r.length} tokens, longer than the model's context ${model.config.max_seq_len}`);
     return r;
   });
-  const out = new Array<number>(dialogs.length);
+  return scoreIds(model, ids, o);
+}
+
+/** Raw scores of token rows (rendered dialogs), each a segment of a batched forward pass. */
+export function scoreIds(model: Model, ids: readonly (readonly number[])[], o: { batchTokens?: number; where?: string } = {}): number[] {
+  const w = scoreHead(model, o.where);
+  const C = model.config.dim;
+  const out = new Array<number>(ids.length);
   const budget = o.batchTokens ?? 4096;
   for (let i0 = 0; i0 < ids.length;) {
     let i1 = i0 + 1;

@@ -18,12 +18,12 @@ import { writeFileAtomic } from '../util/fs.js';
 
 export const GATT_FLAGS: FlagSpec[] = [
   { name: 'model', short: 'm', type: 'string', meta: 'PATH', help: 'gatt: the chat model that answers (required)' },
-  { name: 'threads', short: 't', type: 'int', meta: 'N', help: 'gatt: CPU threads (default: all cores)' },
+  { name: 'threads', short: 't', type: 'int', meta: 'N', help: 'gatt, synth prefs: CPU threads (default: all cores)' },
   { name: 'dialogs', type: 'int', meta: 'N', help: 'gatt: dialogs (default 400)' },
   { name: 'turns', type: 'int', meta: 'N', help: 'gatt: user turns per dialog, ≥ 6 in the paper (default 6)' },
   { name: 'samples', type: 'int', meta: 'K', help: 'gatt: answers sampled per turn, the best that follows the instruction kept (default 4)' },
   { name: 'temperature', type: 'number', meta: 'T', help: 'gatt: sampling temperature (default 0.7)' },
-  { name: 'max-tokens', type: 'int', meta: 'N', help: 'gatt: most tokens per answer (default 64)' },
+  { name: 'max-tokens', type: 'int', meta: 'N', help: 'gatt, synth prefs: most tokens per answer (default 64)' },
 ];
 
 const ALLOWED = new Set(['out', 'seed', 'json', 'tokenizer', ...GATT_FLAGS.map((f) => f.name)]);

@@ -21,12 +21,13 @@ import { loadVocab, writeTokenizerModel } from '../tokenizer/load.js';
 import { Llama2Error, check } from '../util/errors.js';
 import { CHAT_FLAGS, runSynthChat } from './data-chat.js';
 import { GATT_FLAGS, runDataGatt } from './data-gatt.js';
+import { PREFS_FLAGS, runSynthPrefs } from './data-prefs.js';
 
 export const spec: CommandSpec = {
   name: 'data',
   summary: 'Make training data: the built-in stories corpus, and token shards from corpus files.',
-  usage: 'llama2 data synth stories --out FILE [--count N] [--seed S]\n       llama2 data synth chat --out DIR [--seed S] [--sft N] [--train-prompts N] [--test-prompts N]\n       llama2 data prepare --input FILE[,FILE...] --tokenizer T --out DIR [--seq-len N] [--val-fraction F]\n       llama2 data gatt --model M --out FILE [--dialogs N] [--turns N] [--samples K]',
-  positionals: ['synth stories|chat | prepare | gatt'],
+  usage: 'llama2 data synth stories --out FILE [--count N] [--seed S]\n       llama2 data synth chat --out DIR [--seed S] [--sft N] [--train-prompts N] [--test-prompts N]\n       llama2 data prepare --input FILE[,FILE...] --tokenizer T --out DIR [--seq-len N] [--val-fraction F]\n       llama2 data gatt --model M --out FILE [--dialogs N] [--turns N] [--samples K]\n       llama2 data synth prefs --models A[,B] --prompts FILE --out FILE [--batch N] [--seed S]',
+  positionals: ['synth stories|chat|prefs | prepare | gatt'],
   rest: true,
   flags: [
     { name: 'out', short: 'o', type: 'string', meta: 'PATH', help: 'synth: corpus file (.jsonl or .txt); prepare: output directory (required)' },
@@ -40,6 +41,7 @@ export const spec: CommandSpec = {
     { name: 'json', type: 'boolean', default: false, help: 'print one JSON object with the result' },
     ...CHAT_FLAGS,
     ...GATT_FLAGS,
+    ...PREFS_FLAGS,
   ],
   notes: 'synth prints the corpus\'s true entropy in bits per character: the loss floor no model can beat.',
 };
@@ -57,9 +59,10 @@ function onlyFlags(f: FlagValues, allowed: Set<string>, sub: string): void {
 export async function run(f: FlagValues, positionals: string[]): Promise<void> {
   const [sub, what, ...more] = positionals;
   if (sub === 'synth' && what === 'chat') return runSynthChat(f, more);
+  if (sub === 'synth' && what === 'prefs') return runSynthPrefs(f, more);
   if (sub === 'gatt') return runDataGatt(f, [what, ...more].filter((x): x is string => x !== undefined));
   if (sub === 'synth') {
-    check(what === 'stories' && more.length === 0, `data synth: expected "llama2 data synth stories" or "llama2 data synth chat", found "data synth ${[what, ...more].filter(Boolean).join(' ')}"`);
+    check(what === 'stories' && more.length === 0, `data synth: expected "llama2 data synth stories", "chat" or "prefs", found "data synth ${[what, ...more].filter(Boolean).join(' ')}"`);
     onlyFlags(f, SYNTH_FLAGS, 'synth stories');
     const out = str(f, 'out');
     check(out, 'data synth stories: --out FILE is required (.jsonl or .txt)');

@@ -231,12 +231,12 @@ export const DEFAULT_PEAK_GFLOPS_PER_THREAD = 90;
  * (section 2.2: β = (0.9, 0.95), eps 1e-5, weight decay 0.1, clipping 1.0, linear warm-up then
  * cosine decay to 10% of the peak); each recipe gives its own batch size, lr and warm-up.
  */
-export function optimKeys(d: { batch_size: number; lr: number; warmup_steps: number; lrHelp?: string }) {
+export function optimKeys(d: { batch_size: number; lr: number; warmup_steps: number; lrHelp?: string; warmupHelp?: string }) {
   return {
     batch_size: key.int(d.batch_size, 'rows per micro-batch (B)', { min: 1 }),
     grad_accum: key.int(1, 'micro-batches per optimizer step', { min: 1 }),
     lr: key.number(d.lr, d.lrHelp ?? 'peak learning rate', { min: 0, above: true }),
-    warmup_steps: key.int(d.warmup_steps, 'linear warm-up steps', { min: 0 }),
+    warmup_steps: key.int(d.warmup_steps, d.warmupHelp ?? 'linear warm-up steps', { min: 0 }),
     min_lr_ratio: key.number(0.1, 'final learning rate as a fraction of the peak', { min: 0, max: 1 }),
     beta1: key.number(0.9, 'AdamW β1', { min: 0, max: 1 }),
     beta2: key.number(0.95, 'AdamW β2', { min: 0, max: 1 }),

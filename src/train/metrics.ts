@@ -39,6 +39,8 @@ export interface EvalRecord {
   val_bpc: number | null;
   val_ppl: number;
   val_tokens: number;
+  /** reward models: validation accuracy (val_loss is then 1 − accuracy) */
+  val_accuracy?: number;
 }
 
 export type MetricRecord = TrainRecord | EvalRecord;

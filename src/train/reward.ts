@@ -160,3 +160,15 @@ export function safetyAuxLoss(
   });
   return { loss, value: loss.data[0]!, count: n };
 }
+
+/** a + w·b for two scalar losses (one backward through both). */
+export function addLosses(tape: Tape, a: Var, b: Var, w: number): Var {
+  if (a.data.length !== 1 || b.data.length !== 1) throw new Llama2Error('addLosses: expected two scalar losses');
+  const out = tape.output([1], a, b);
+  out.data[0] = a.data[0]! + w * b.data[0]!;
+  tape.record(out, (d) => {
+    if (a.requiresGrad) tape.grad(a)[0]! += d[0]!;
+    if (b.requiresGrad) tape.grad(b)[0]! += w * d[0]!;
+  });
+  return out;
+}

@@ -17,6 +17,7 @@ import { lmLoss, trainModel, type RowLayout, type TrainModel } from './model.js'
 import { AdamW } from './optim.js';
 import type { Run } from './run.js';
 import { Tape } from './tape.js';
+import type { Param } from './params.js';
 
 export interface TrainingSetup {
   model: TrainModel;
@@ -38,12 +39,14 @@ export function setupTraining(
   run: Run, o: {
     config: LlamaConfig; weights: ModelWeights; ck: Checkpoint | null; threads: number | null; backend?: Backend;
     optim: { lr: number; beta1: number; beta2: number; eps: number; weight_decay: number };
+    /** the parameters AdamW updates (default: every parameter of the model) — e.g. the trunk plus a reward head */
+    params?: (m: TrainModel) => Param[];
   },
 ): TrainingSetup {
   const model = trainModel(o.config, o.weights);
   const be = o.backend ?? selectBackend({ threads: o.threads ?? undefined });
   const c = o.optim;
-  const opt = new AdamW(model.params, { lr: c.lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: c.weight_decay }, be);
+  const opt = new AdamW(o.params ? o.params(model) : model.params, { lr: c.lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: c.weight_decay }, be);
   if (o.ck) opt.loadOptimizerState(o.ck.optimizer);
   const prior = o.ck?.state ?? null;
   run.startMetrics(prior ? prior.step : null, prior ?? undefined);
