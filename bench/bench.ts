@@ -13,7 +13,9 @@
  *               --batched-bench=PATH); keys batch16_decode_tok_s, batch1_decode_tok_s, …
  *   tokenizer   encode MB/s with the real Llama-2 vocabulary (from the shipped GGUF)
  *   training    stories15M training tokens/s (forward, backward, clip, AdamW) of the native backend
- *               next to PyTorch's on the same machine and config, in the same run (bench/train.ts)
+ *               next to PyTorch's on the same machine and config, in the same run (bench/train.ts);
+ *               SFT on block-packed chat rows (sft_tok_s, sft_vs_pretrain); reward models
+ *               (rm_train_pairs_s, rm_score_dialogs_s)
  *
  * Flags: --json (end with one JSON line holding every figure), --quick (fewer repetitions, small
  * models only), --big (add Llama-2-7B: writes ~30 GB of model files on first use), --only
@@ -33,7 +35,7 @@ import { Tokenizer } from '../src/tokenizer/tokenizer.js';
 import { generateStories } from '../src/data/stories.js';
 import type { ModelWeights } from '../src/model/weights.js';
 import { runInferenceBench } from './infer.js';
-import { runTrainBench } from './train.js';
+import { runRewardBench, runTrainBench } from './train.js';
 import { runBatchBench } from './batch.js';
 import { Sampler, type DrawAccelerator } from '../src/generate/sampler.js';
 
@@ -168,7 +170,10 @@ async function main(): Promise<void> {
     llamaCpp: argv.find((a) => a.startsWith('--batched-bench='))?.slice(16) ?? !args.has('--no-llama-cpp'),
   });
   if (only.has('tokenizer')) tokenizerSection();
-  if (only.has('training')) runTrainBench({ quick: QUICK, log, results });
+  if (only.has('training')) {
+    runTrainBench({ quick: QUICK, log, results });
+    runRewardBench({ quick: QUICK, log, results });
+  }
   if (JSON_OUT) process.stdout.write(JSON.stringify(results) + '\n');
 }
 

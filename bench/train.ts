@@ -22,7 +22,10 @@ import { refBackend } from '../src/backend/ref.js';
 import { nativeBackend, nativeLoadError } from '../src/backend/native.js';
 import { preset, type LlamaConfig } from '../src/model/config.js';
 import { Tape } from '../src/train/tape.js';
-import { initModelWeights, zeroGrads } from '../src/train/params.js';
+import { initModelWeights, initScoreHead, paramFromTensor, zeroGrads } from '../src/train/params.js';
+import { rankingLoss, rewardScores } from '../src/train/reward.js';
+import { scoreIds } from '../src/chat/reward-score.js';
+import { Model } from '../src/model/forward.js';
 import { uniform as makeRng } from '../src/util/rng.js';
 import { lmLoss, packedLayout, trainModel, type RowLayout } from '../src/train/model.js';
 import { packEpoch, type TokenSample } from '../src/data/packing.js';
@@ -262,6 +265,58 @@ export function runTrainBench(o: TrainBenchOptions): void {
     const ratio = ours.tokensPerSec / torch.tok_s;
     o.results['train_stories15m_vs_pytorch'] = r2(ratio);
     o.log(`llama2-ts / PyTorch: ${ratio.toFixed(2)}× tokens/s`);
+  }
+}
+
+/**
+ * Reward models on the stories15M shape: training pairs/s (both answers' forward + backward through
+ * the trunk and the score head, the margin ranking loss, clip, AdamW; B = 8 pairs of ~100-token
+ * chat dialogs) and scoring dialogs/s through the inference engine (batched segments). Keys
+ * rm_train_pairs_s, rm_score_dialogs_s.
+ */
+export function runRewardBench(o: TrainBenchOptions): void {
+  if (!nativeBackend) {
+    o.log('\n## reward models: skipped, the native addon is not available');
+    return;
+  }
+  const threads = o.threads ?? Math.max(1, Math.min(2, availableParallelism()));
+  const config = { ...preset('stories15m') };
+  const before = nativeBackend.threads();
+  nativeBackend.setThreads(threads);
+  try {
+    const weights = initModelWeights(config, 1);
+    weights.heads = { 'score.weight': initScoreHead(config, 2) };
+    const model = trainModel(config, weights);
+    const score = paramFromTensor('score.weight', weights.heads['score.weight']!);
+    const opt = new AdamW([...model.params, score], { lr: 1e-5 }, nativeBackend);
+    const tape = new Tape(nativeBackend);
+    const B = 8;
+    const rand = makeRng(3);
+    const lengths = Array.from({ length: B }, () => 60 + Math.floor(rand() * 80)); // (B) tokens per dialog
+    const T = Math.max(...lengths);
+    const ids = Int32Array.from({ length: B * T }, () => Math.floor(rand() * config.vocab_size));
+    const times: number[] = [];
+    for (let s = 0; s < (o.quick ? 3 : 5); s++) {
+      const t0 = performance.now();
+      tape.reset();
+      zeroGrads(opt.params);
+      const rc = rewardScores(tape, model, score, ids, lengths, T);
+      const rr = rewardScores(tape, model, score, ids, lengths.map((n) => n - 5), T);
+      tape.backward(rankingLoss(tape, rc, rr, lengths.map(() => 1)).loss);
+      opt.step(undefined, clipCoefficient(opt.params, 1.0, nativeBackend).coef);
+      if (s > 0) times.push(performance.now() - t0);
+    }
+    const pairsPerS = B / (median(times) / 1000);
+    const inf = new Model(config, weights, nativeBackend);
+    const rows = Array.from({ length: 64 }, (_, i) => Array.from({ length: 60 + (i % 80) }, (_, j) => (i * 31 + j * 7) % config.vocab_size));
+    scoreIds(inf, rows.slice(0, 4));
+    const t0 = performance.now();
+    scoreIds(inf, rows);
+    const dialogsPerS = rows.length / ((performance.now() - t0) / 1000);
+    o.log(`\n## reward models: stories15M shape, ${threads} threads: training ${pairsPerS.toFixed(1)} pairs/s (B=${B} pairs of 60-140 tokens), scoring ${dialogsPerS.toFixed(0)} dialogs/s (64 dialogs, batched)`);
+    Object.assign(o.results, { rm_train_pairs_s: r2(pairsPerS), rm_score_dialogs_s: r2(dialogsPerS) });
+  } finally {
+    nativeBackend.setThreads(before);
   }
 }
 
