@@ -72,9 +72,10 @@ export function toUnit(score: number): number {
 
 /**
  * The paper's combined reward R_c (section 3.2.2, "safety-gated"): the safety model's score when
- * the prompt is a safety prompt or the safety score is below 0.15, else the helpfulness score —
- * both on the (0, 1) scale of toUnit.
+ * the prompt is a safety prompt or the safety score is below the threshold (strict <; default
+ * 0.15, so 0.15 itself takes the helpfulness score), else the helpfulness score — both on the
+ * (0, 1) scale of toUnit. PPO's per-batch version is src/rl/ppo-math.ts sequenceScores.
  */
-export function combinedReward(r: { helpful: number; safety: number; safetyPrompt: boolean }): number {
-  return r.safetyPrompt || r.safety < SAFETY_THRESHOLD ? r.safety : r.helpful;
+export function combinedReward(r: { helpful: number; safety: number; safetyPrompt: boolean }, threshold = SAFETY_THRESHOLD): number {
+  return r.safetyPrompt || r.safety < threshold ? r.safety : r.helpful;
 }
