@@ -11,6 +11,7 @@ import { crossEntropy, tokenLogprobs, weightedSum } from '../src/train/loss.js';
 import { lastTokenScores, rankingLoss } from '../src/train/reward.js';
 import { uniform as makeRng } from '../src/util/rng.js';
 import { gradMetric } from './helpers/oracle-metrics.js';
+import { attention64, linear64, logprobs64, rmsnorm64, rope64 } from './helpers/float64-ops.js';
 
 /** analytic (float32) vs finite differences (float64): max |diff| / max |fd| */
 const TOL_FD = 1e-4;
@@ -64,81 +65,6 @@ function check(
     assert.ok(m.metric <= TOL_FD, `${what}: input ${i} gradient metric ${m.metric} at ${m.at} (analytic ${g[m.at]}, fd ${fd[m.at]})`);
   });
   return worst;
-}
-
-// ---- naive float64 forwards
-
-function linear64(x: Float64Array, w: Float64Array, K: number): Float64Array {
-  const N = x.length / K;
-  const M = w.length / K;
-  const y = new Float64Array(N * M);
-  for (let n = 0; n < N; n++) for (let m = 0; m < M; m++) {
-    let s = 0;
-    for (let k = 0; k < K; k++) s += x[n * K + k]! * w[m * K + k]!;
-    y[n * M + m] = s;
-  }
-  return y;
-}
-
-function rmsnorm64(x: Float64Array, g: Float64Array, eps: number): Float64Array {
-  const C = g.length;
-  const y = new Float64Array(x.length);
-  for (let o = 0; o < x.length; o += C) {
-    let ss = 0;
-    for (let i = 0; i < C; i++) ss += x[o + i]! ** 2;
-    const r = 1 / Math.sqrt(ss / C + eps);
-    for (let i = 0; i < C; i++) y[o + i] = x[o + i]! * r * g[i]!;
-  }
-  return y;
-}
-
-function rope64(x: Float64Array, nH: number, HS: number, pos: Int32Array, theta: number): Float64Array {
-  const y = new Float64Array(x.length);
-  for (let t = 0; t < pos.length; t++) for (let h = 0; h < nH; h++) for (let i = 0; i < HS / 2; i++) {
-    const a = pos[t]! * Math.pow(theta, (-2 * i) / HS);
-    const o = t * nH * HS + h * HS + 2 * i;
-    y[o] = x[o]! * Math.cos(a) - x[o + 1]! * Math.sin(a);
-    y[o + 1] = x[o]! * Math.sin(a) + x[o + 1]! * Math.cos(a);
-  }
-  return y;
-}
-
-/** causal attention; with starts (B*T), query t of row b sees keys starts[b*T + t] ≤ s ≤ t only */
-function attention64(
-  q: Float64Array, k: Float64Array, v: Float64Array, B: number, T: number, NH: number, NKV: number, HS: number, starts?: Int32Array,
-): Float64Array {
-  const out = new Float64Array(q.length);
-  for (let b = 0; b < B; b++) for (let h = 0; h < NH; h++) {
-    const j = Math.floor(h / (NH / NKV));
-    for (let t = 0; t < T; t++) {
-      const s0 = starts ? starts[b * T + t]! : 0;
-      const sc: number[] = [];
-      for (let s = s0; s <= t; s++) {
-        let d = 0;
-        for (let c = 0; c < HS; c++) d += q[(b * T + t) * NH * HS + h * HS + c]! * k[(b * T + s) * NKV * HS + j * HS + c]!;
-        sc.push(d / Math.sqrt(HS));
-      }
-      const mx = Math.max(...sc);
-      const e = sc.map((z) => Math.exp(z - mx));
-      const sum = e.reduce((a, z) => a + z, 0);
-      for (let c = 0; c < HS; c++) {
-        let o = 0;
-        for (let s = s0; s <= t; s++) o += (e[s - s0]! / sum) * v[(b * T + s) * NKV * HS + j * HS + c]!;
-        out[(b * T + t) * NH * HS + h * HS + c] = o;
-      }
-    }
-  }
-  return out;
-}
-
-function logprobs64(x: Float64Array, tg: Int32Array, V: number): Float64Array {
-  return Float64Array.from(tg, (t, n) => {
-    const row = x.subarray(n * V, n * V + V);
-    const mx = Math.max(...row);
-    let s = 0;
-    for (const z of row) s += Math.exp(z - mx);
-    return row[t]! - mx - Math.log(s);
-  });
 }
 
 // ---- the checks
