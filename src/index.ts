@@ -202,5 +202,32 @@ export { Llama2Error } from './util/errors.js';
  */
 export { pretrain, PRETRAIN, type PretrainConfig, type PretrainResult } from './recipes/pretrain.js';
 export { defineConfig, key, type ConfigDef, type ConfigOf } from './train/config.js';
+
+/**
+ * PPO for Llama 2-Chat (paper §3.2.3, src/rl/): samples + reward-model probabilities → a rollout
+ * batch (safety-gated R_c, WHITEN(LOGIT(R_c)), per-token KL penalty, GAE, advantages whitened once),
+ * then one clipped-surrogate + clipped-value step per minibatch on the policy and its value head:
+ * ```ts
+ * const policy = trainModel(config, weights); const head = ensureValueHead(weights, config, 1);   // heads['v_head.summary.weight']
+ * const batch = buildRollout(policy, head, samples, { beta: 0.01, backend });   // samples: { prompt, response, refLogprobs, rSafety, rHelpful, safetyPrompt }
+ * const opt = new AdamW(ppoParams(policy, head), { lr: 1e-6 }, backend);
+ * ppoMinibatchStep(new Tape(backend), policy, head, opt, batch, [0, 1, 2, 3], { ...PPO_LOSS_DEFAULTS, maxGradNorm: 1 });   // { policyLoss, clipfrac, … }
+ * sequenceScores([0.9, 0.1], [0.2, 0.8], [true, false]).score;   // ≈ [1, -1]
+ * ```
+ */
+export {
+  buildRollout, padRollout, rolloutForward, finishRollout,
+  type RolloutSample, type RolloutBatch, type RolloutLayout, type RolloutForward, type RolloutOptions, type RolloutStats,
+} from './rl/rollout.js';
+export {
+  ppoMinibatchLoss, ppoMinibatchStep, ppoParams, policyValueForward, valueHeadOf, ensureValueHead, PPO_LOSS_DEFAULTS,
+  VALUE_HEAD_WEIGHT, VALUE_HEAD_BIAS, type ValueHead, type PpoTargets, type PpoLossOptions, type PpoStepOptions, type PpoStepStats,
+} from './rl/ppo-tape.js';
+export { sequenceScores, combinedRewards, logit, whiten, klRewards, gae, maskedMean, responseMask } from './rl/ppo-math.js';
+export { policyLoss, valueLoss, entropyRows } from './rl/ppo-loss.js';
+export { Tape } from './train/tape.js';
+export { trainModel, type TrainModel } from './train/model.js';
+export { AdamW, clipCoefficient } from './train/optim.js';
+export { initModelWeights, cloneWeights } from './train/params.js';
 export { HEADS, namedHeads } from './model/weights.js';
 export { Rng, hashSeed } from './util/rng.js';

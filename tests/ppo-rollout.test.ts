@@ -16,6 +16,7 @@ import { cloneWeights, initModelWeights } from '../src/train/params.js';
 import { trainModel } from '../src/train/model.js';
 import { ensureValueHead } from '../src/rl/ppo-tape.js';
 import { buildRollout, finishRollout, padRollout, rolloutForward, type RolloutForward, type RolloutSample } from '../src/rl/rollout.js';
+import * as api from '../src/index.js';
 
 const close = (a: number, b: number, tol = 1e-12) => Math.abs(a - b) <= tol;
 const expectAll = (what: string, got: ArrayLike<number>, want: number[], tol = 1e-12) => {
@@ -118,4 +119,23 @@ test('samples from generateBatch: the engine and the training forward agree; the
   }
   assert.equal(a.B, 6);
   assert.ok(close(a.stats.meanResponseLength, 6));
+});
+
+test('the public API example: rollout, then minibatch steps that lower the loss on that batch', () => {
+  const config = api.makeConfig({ dim: 16, n_layers: 1, n_heads: 2, vocab_size: 20, multiple_of: 8, max_seq_len: 16 });
+  const weights = api.initModelWeights(config, 2, { std: 0.2 });
+  const backend = api.refBackend;
+  const policy = api.trainModel(config, weights);
+  const head = api.ensureValueHead(weights, config, 1);
+  assert.ok(weights.heads?.[api.VALUE_HEAD_WEIGHT], 'stored in weights.heads');
+  const samples: api.RolloutSample[] = [0, 1, 2, 3].map((i) => ({
+    prompt: [1, 3 + i], response: [5 + i, 9, 11 + i], refLogprobs: [-3, -3, -3], rSafety: 0.5, rHelpful: 0.2 + 0.2 * i, safetyPrompt: false,
+  }));
+  const batch = api.buildRollout(policy, head, samples, { beta: 0.01, backend });
+  const opt = new api.AdamW(api.ppoParams(policy, head), { lr: 1e-2 }, backend);
+  const tape = new api.Tape(backend);
+  const losses = [0, 1, 2, 3, 4].map(() => api.ppoMinibatchStep(tape, policy, head, opt, batch, [0, 1, 2, 3], { ...api.PPO_LOSS_DEFAULTS, maxGradNorm: 1 }).totalLoss);
+  assert.ok(losses[4]! < losses[0]! - 0.05, `PPO steps lower the loss on their batch: ${losses.map((l) => l.toFixed(4)).join(', ')}`);
+  const score = api.sequenceScores([0.9, 0.1], [0.2, 0.8], [true, false]).score;
+  assert.ok(close(score[0]!, 1, 1e-8) && close(score[1]!, -1, 1e-8));
 });
