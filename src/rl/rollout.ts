@@ -78,7 +78,7 @@ export function padRollout(samples: readonly RolloutSample[], T?: number): Rollo
     }
   });
   const attnLen = Int32Array.from(samples, (s) => s.prompt.length + s.response.length);
-  const longest = Math.max(...attnLen);
+  const longest = attnLen.reduce((a, b) => Math.max(a, b), 0);
   const Tp = T ?? longest;
   if (Tp < longest) throw new Llama2Error(`rollout: T = ${Tp} is shorter than the longest sample (${longest} tokens)`);
   const tokens = new Int32Array(B * Tp); // (B, T)
