@@ -38,16 +38,22 @@ sft sft-s2 "$OUT/world/sft.jsonl" --seed 2
 sft sft-clean1k "$OUT/world-clean1k/sft.jsonl" --seed 1
 sft sft-noisy8k "$OUT/world-noisy8k/sft.jsonl" --seed 1
 
-# Ghost Attention: data from the SFT model, then one epoch on SFT data + GAtt data; the control
-# trains as many steps on the SFT data alone
-done_ "$OUT/gatt-data.json" || $L data gatt --model "$OUT/sft-s1/latest" --out "$OUT/gatt.jsonl" --dialogs 400 --turns 6 --seed 1 --json > "$OUT/gatt-data.json"
-done_ "$OUT/sft-gatt.json" || $L sft --init "$OUT/sft-s1/latest" --data "$OUT/world/sft.jsonl,$OUT/gatt.jsonl" --epochs 1 \
-  --out-dir "$OUT/sft-gatt" --overwrite --quiet --json > "$OUT/sft-gatt.json"
-steps=$(node -e "console.log(JSON.parse(require('fs').readFileSync('$OUT/sft-gatt.json','utf8')).steps)")
-done_ "$OUT/sft-more.json" || $L sft --init "$OUT/sft-s1/latest" --data "$OUT/world/sft.jsonl" --steps "$steps" \
-  --out-dir "$OUT/sft-more" --overwrite --quiet --json > "$OUT/sft-more.json"
-for m in sft-s1 sft-more sft-gatt; do
-  done_ "$OUT/gatt.$m.json" || $L eval gatt --model "$OUT/$m/latest" --dialogs 100 --turns 20 --seed 7 --quiet --json | tail -1 > "$OUT/gatt.$m.json"
+# Ghost Attention, on a world whose SFT set has more system prompts (--system-share 0.6: 30% of the
+# dialogs carry an instruction), so the SFT model follows one in the first turn before GAtt teaches
+# it to keep it: GAtt data sampled from that SFT model, one epoch on its SFT data + the GAtt data;
+# the control trains as many steps on the SFT data alone
+G="$OUT/gatt"
+mkdir -p "$G"
+done_ "$G/world/card.json" || $L data synth chat --seed 1 --system-share 0.6 --out "$G/world" > /dev/null
+done_ "$G/sft.json" || $L sft --init "$OUT/base/latest" --data "$G/world/sft.jsonl" --out-dir "$G/sft" --overwrite --quiet --json > "$G/sft.json"
+done_ "$G/gatt-data.json" || $L data gatt --model "$G/sft/latest" --out "$G/gatt.jsonl" --dialogs 800 --turns 6 --seed 1 --json > "$G/gatt-data.json"
+done_ "$G/sft-gatt.json" || $L sft --init "$G/sft/latest" --data "$G/world/sft.jsonl,$G/gatt.jsonl" --epochs 1 \
+  --out-dir "$G/sft-gatt" --overwrite --quiet --json > "$G/sft-gatt.json"
+steps=$(node -e "console.log(JSON.parse(require('fs').readFileSync('$G/sft-gatt.json','utf8')).steps)")
+done_ "$G/sft-more.json" || $L sft --init "$G/sft/latest" --data "$G/world/sft.jsonl" --steps "$steps" \
+  --out-dir "$G/sft-more" --overwrite --quiet --json > "$G/sft-more.json"
+for m in sft sft-more sft-gatt; do
+  done_ "$G/gatt.$m.json" || $L eval gatt --model "$G/$m/latest" --dialogs 100 --turns 20 --seed 7 --quiet --json | tail -1 > "$G/gatt.$m.json"
+  evaluate "$G/$m/latest" "$G/eval.$m.json"
 done
-evaluate "$OUT/sft-gatt/latest" "$OUT/eval.sft-gatt.json"
 echo "results in $OUT: eval.*.json (gold evaluation), gatt.*.json (Ghost Attention), *.json (training summaries)"

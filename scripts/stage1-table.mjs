@@ -6,7 +6,8 @@ import { join } from 'node:path';
 const out = process.argv[2] ?? 'runs/stage1';
 const read = (name) => {
   const p = join(out, name);
-  return existsSync(p) ? JSON.parse(readFileSync(p, 'utf8').trim().split('\n').pop()) : null;
+  const text = existsSync(p) ? readFileSync(p, 'utf8').trim() : '';
+  return text ? JSON.parse(text.split('\n').pop()) : null;
 };
 const pct = (x) => `${(100 * x).toFixed(1)}%`;
 const ci = (v, [lo, hi]) => `${v.toFixed(3)} [${lo.toFixed(3)}, ${hi.toFixed(3)}]`;
@@ -19,7 +20,8 @@ const rows = [
   ['SFT (6,000 dialogs, seed 2)', 'eval.sft-s2.json', 'sft-s2.json'],
   ['SFT, small clean set (1,000)', 'eval.sft-clean1k.json', 'sft-clean1k.json'],
   ['SFT, large noisy set (8,000, half flawed)', 'eval.sft-noisy8k.json', 'sft-noisy8k.json'],
-  ['SFT + Ghost Attention', 'eval.sft-gatt.json', 'sft-gatt.json'],
+  ['SFT, 30% of dialogs with an instruction (GAtt world)', 'gatt/eval.sft.json', 'gatt/sft.json'],
+  ['… + Ghost Attention', 'gatt/eval.sft-gatt.json', 'gatt/sft-gatt.json'],
 ];
 console.log('| model | helpfulness (95% CI) | violation rate | false refusals | unsafe refused | train time |');
 console.log('|---|---|---|---|---|---|');
@@ -41,7 +43,7 @@ if (fams) {
   }
 }
 
-const g = [['SFT', 'gatt.sft-s1.json'], ['SFT, trained as long without GAtt data', 'gatt.sft-more.json'], ['SFT + GAtt', 'gatt.sft-gatt.json']];
+const g = [['SFT', 'gatt/gatt.sft.json'], ['SFT, trained as long without GAtt data', 'gatt/gatt.sft-more.json'], ['SFT + GAtt', 'gatt/gatt.sft-gatt.json']];
 if (g.some(([, f]) => read(f))) {
   console.log('\n| model | turn 2 | turn 4 | turn 6 | turn 20 |');
   console.log('|---|---|---|---|---|');
@@ -49,6 +51,6 @@ if (g.some(([, f]) => read(f))) {
     const r = read(f);
     if (r) console.log(`| ${name} | ${['2', '4', '6', '20'].map((t) => pct(r.at[t])).join(' | ')} |`);
   }
-  const d = read('gatt-data.json');
+  const d = read('gatt/gatt-data.json');
   if (d) console.log(`\nGAtt data: ${d.samples} samples from ${d.dialogs} dialogs; ${d.sampled} answers sampled from the model, ${d.rewritten} rewritten references, ${d.cut} dialogs cut short.`);
 }
