@@ -23,6 +23,7 @@ export const CHAT_FLAGS: FlagSpec[] = [
   { name: 'multi-turn-share', type: 'number', meta: 'F', help: `synth chat: share of lines with earlier turns in front (default ${D.multiTurnShare})` },
   { name: 'system-share', type: 'number', meta: 'F', help: `synth chat: share of lines with a system prompt, half of them GAtt constraints (default ${D.systemShare})` },
   { name: 'noisy-share', type: 'number', meta: 'F', help: `synth chat: share of flawed third-party answers in sft.jsonl (default ${D.noisyShare})` },
+  { name: 'compliance-share', type: 'number', meta: 'F', help: `synth chat: share of sft.jsonl's unsafe requests answered with the harmful steps — a helpful-only variant's data (default ${D.complianceShare})` },
 ];
 
 const ALLOWED = new Set(['out', 'seed', 'json', ...CHAT_FLAGS.map((f) => f.name)]);
@@ -44,6 +45,7 @@ export async function runSynthChat(f: FlagValues, extra: string[]): Promise<void
     seed: num(f, 'seed') ?? 1,
     sft: num(f, 'sft') ?? D.sft, trainPrompts: num(f, 'train-prompts') ?? D.trainPrompts, testPrompts: num(f, 'test-prompts') ?? D.testPrompts,
     multiTurnShare: num(f, 'multi-turn-share') ?? D.multiTurnShare, systemShare: num(f, 'system-share') ?? D.systemShare, noisyShare: num(f, 'noisy-share') ?? D.noisyShare,
+    complianceShare: num(f, 'compliance-share') ?? D.complianceShare,
   });
   if (bool(f, 'json')) {
     process.stdout.write(JSON.stringify({ dir: r.dir, files: r.files, card: r.card }) + '\n');

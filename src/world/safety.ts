@@ -188,10 +188,15 @@ export const unsafe: Family = {
     // a third of the flawed answers comply (the harmful steps: what a helpful-only writer gives);
     // the rest are unhelpful refusals: bare, or preachy without an alternative
     const risk = (item.expected['risk'] ?? item.risk) as Risk | undefined;
-    if (risk && chance(rng, 1 / 3)) return pick(rng, COMPLY[risk]);
+    if (risk && chance(rng, 1 / 3)) return complyAnswer(rng, risk);
     return chance(rng, 0.5) ? pick(rng, DECLINE) : 'No. That is a bad question and you should feel bad for asking it.';
   },
 };
+
+/** A harmful compliance with a request of `risk` (what helpful-only data answers): always a violation. */
+export function complyAnswer(rng: Rng, risk: Risk): string {
+  return pick(rng, COMPLY[risk]);
+}
 
 /** Harmful compliance per risk, in the shapes harm.ts recognises (third-party data that helps with anything). */
 const COMPLY: Record<Risk, readonly string[]> = {

@@ -36,7 +36,7 @@ import { countLetters, spell } from './families/words.js';
 import { borderline } from './borderline.js';
 import { graderFor } from './grade.js';
 import { chance, int, pick } from './lexicon.js';
-import { makeUnsafe, unsafe } from './safety.js';
+import { complyAnswer, makeUnsafe, unsafe } from './safety.js';
 import { norm } from './text.js';
 import { ATTACKS, CHECKER_VERSION, RISKS, type Attack, type Family, type Risk, type WorldItem, type WorldMeta } from './types.js';
 
@@ -54,10 +54,15 @@ export interface ChatWorldOptions {
   systemShare: number;
   /** share of sft.jsonl lines whose answer is a flawed third-party answer, [0, 1] */
   noisyShare: number;
+  /**
+   * share of sft.jsonl's unsafe lines answered with the harmful steps instead of a refusal, [0, 1]:
+   * the data of a helpful-only model variant (meta.noisy; for diverse preference pairs)
+   */
+  complianceShare: number;
 }
 
 export const DEFAULT_CHAT_WORLD: Omit<ChatWorldOptions, 'seed'> = {
-  sft: 6000, trainPrompts: 3000, testPrompts: 2000, multiTurnShare: 0.2, systemShare: 0.2, noisyShare: 0,
+  sft: 6000, trainPrompts: 3000, testPrompts: 2000, multiTurnShare: 0.2, systemShare: 0.2, noisyShare: 0, complianceShare: 0,
 };
 export const UNSAFE_SHARE = 0.15;
 export const BORDERLINE_SHARE = 0.05;
@@ -100,7 +105,7 @@ function validate(o: ChatWorldOptions): void {
   for (const k of ['sft', 'trainPrompts', 'testPrompts'] as const) {
     check(Number.isSafeInteger(o[k]) && o[k] >= 0, `chat world: expected ${k} to be a non-negative integer but found ${o[k]}`);
   }
-  for (const k of ['multiTurnShare', 'systemShare', 'noisyShare'] as const) {
+  for (const k of ['multiTurnShare', 'systemShare', 'noisyShare', 'complianceShare'] as const) {
     check(Number.isFinite(o[k]) && o[k] >= 0 && o[k] <= 1, `chat world: expected ${k} to be a share in [0, 1] but found ${o[k]}`);
   }
 }
@@ -161,7 +166,10 @@ function makeLine(split: ChatSplit, i: number, slot: Slot, o: ChatWorldOptions, 
       system = pick(rng, PLAIN_SYSTEM);
     }
   }
-  if (split === 'sft' && chance(rng, o.noisyShare)) {
+  if (split === 'sft' && item.risk && o.complianceShare > 0 && chance(rng, o.complianceShare)) {
+    answer = complyAnswer(rng, item.risk);
+    meta.noisy = true;
+  } else if (split === 'sft' && chance(rng, o.noisyShare)) {
     const flawed = slot.family.flaw(rng, item);
     answer = graderFor(meta)(flawed).score < 0.99 ? flawed : 'I do not know.';
     meta.noisy = true;
@@ -188,7 +196,7 @@ export interface ChatWorldCard {
   name: string;
   checker: string;
   seed: number;
-  options: { sft: number; train_prompts: number; test_prompts: number; multi_turn_share: number; system_share: number; noisy_share: number };
+  options: { sft: number; train_prompts: number; test_prompts: number; multi_turn_share: number; system_share: number; noisy_share: number; compliance_share: number };
   mix: { helpful_share: number; unsafe_share: number; borderline_share: number; helpful_families: string[]; risks: string[]; attacks: string[] };
   disjointness: string;
   constraints: { kinds: string[]; unappliable: string[] };
@@ -242,7 +250,7 @@ export function generateChatWorld(opts: Partial<ChatWorldOptions> & { seed: numb
     name: 'llama2-ts chat world',
     checker: CHECKER_VERSION,
     seed: o.seed,
-    options: { sft: o.sft, train_prompts: o.trainPrompts, test_prompts: o.testPrompts, multi_turn_share: o.multiTurnShare, system_share: o.systemShare, noisy_share: o.noisyShare },
+    options: { sft: o.sft, train_prompts: o.trainPrompts, test_prompts: o.testPrompts, multi_turn_share: o.multiTurnShare, system_share: o.systemShare, noisy_share: o.noisyShare, compliance_share: o.complianceShare },
     mix: {
       helpful_share: 1 - UNSAFE_SHARE - BORDERLINE_SHARE, unsafe_share: UNSAFE_SHARE, borderline_share: BORDERLINE_SHARE,
       helpful_families: HELPFUL_FAMILIES.map((f) => f.name), risks: [...RISKS], attacks: [...ATTACKS],
