@@ -59,7 +59,7 @@ const SPEC = {
   steps: key.intOrNull(null, 'optimizer steps (default: epochs × pairs / (batch_size × grad_accum))', { min: 1, resumable: true }),
   val_fraction: key.number(0.05, 'share of pairs held out for the validation accuracy (seeded)', { min: 0, max: 0.5 }),
   skip_bad: key.boolean(false, 'skip malformed data lines (counted) instead of stopping at the first'),
-  ...optimKeys({ batch_size: 16, lr: 1e-4, warmup_steps: 0, warmupHelp: 'linear warm-up steps (0: 3% of the steps, at least 5)', lrHelp: 'peak learning rate (the paper: 1e-5, 5e-6 for 70B; ~1-10M-parameter models need ~10× more)' }),
+  ...optimKeys({ batch_size: 16, lr: 3e-4, warmup_steps: 0, warmupHelp: 'linear warm-up steps (0: 3% of the steps, at least 5)', lrHelp: 'peak learning rate (the paper: 1e-5, 5e-6 for 70B; ~1-10M-parameter models need ~10× more)' }),
   ...runKeys({ out_dir: 'runs/reward', eval_every: 50, ckpt_every: 100 }),
 };
 
