@@ -79,3 +79,27 @@ export function toUnit(score: number): number {
 export function combinedReward(r: { helpful: number; safety: number; safetyPrompt: boolean }, threshold = SAFETY_THRESHOLD): number {
   return r.safetyPrompt || r.safety < threshold ? r.safety : r.helpful;
 }
+
+/** The two reward models the RLHF stages use (each a Model with a score head). */
+export interface RewardModels {
+  helpful: Model;
+  safety: Model;
+}
+
+export interface AnswerRewards {
+  /** raw scores */
+  helpful: number;
+  safety: number;
+  /** R_c on the (0, 1) scale (combinedReward of the unit scores) */
+  combined: number;
+}
+
+/** Scores answers to dialogs with both reward models and combines them with the safety gate. */
+export function scoreAnswers(
+  rms: RewardModels, tok: Tokenizer, items: readonly { dialog: readonly Message[]; answer: string; safetyPrompt: boolean }[],
+): AnswerRewards[] {
+  const dialogs = items.map((x) => [...x.dialog, { role: 'assistant' as const, content: x.answer }]);
+  const h = scoreDialogs(rms.helpful, tok, dialogs, { where: 'helpfulness reward model' });
+  const s = scoreDialogs(rms.safety, tok, dialogs, { where: 'safety reward model' });
+  return items.map((x, i) => ({ helpful: h[i]!, safety: s[i]!, combined: combinedReward({ helpful: toUnit(h[i]!), safety: toUnit(s[i]!), safetyPrompt: x.safetyPrompt }) }));
+}

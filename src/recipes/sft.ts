@@ -47,7 +47,7 @@ import { meanLoss, setupTraining } from '../train/setup.js';
 import { lrAt } from '../train/schedule.js';
 import { baseSummary, openRun, resumePoint, threadsOf, type RecipeOptions, type RunStatus, type RunSummary } from '../train/run.js';
 
-const SPEC = {
+export const SFT_SPEC = {
   init: key.stringOrNull(null, 'the model to fine-tune: a checkpoint (<run>/latest), an HF or Meta directory, a GGUF or llama2.c file (required)'),
   data: key.list([], 'chat JSONL files: {"messages"}, {"prompt","completion"} or HH-RLHF {"text"|"chosen"} lines (required)'),
   tokenizer: key.stringOrNull(null, "tokenizer file (default: the model's)"),
@@ -62,10 +62,10 @@ const SPEC = {
   ...runKeys({ out_dir: 'runs/sft', eval_every: 50, ckpt_every: 100 }),
 };
 
-export const SFT = defineConfig('sft', SPEC, (c, where) => {
+export const SFT = defineConfig('sft', SFT_SPEC, (c, where) => {
   checkOptim(c, c.steps, where);
 });
-export type SftConfig = ConfigOf<typeof SPEC>;
+export type SftConfig = ConfigOf<typeof SFT_SPEC>;
 
 export type SftOptions = RecipeOptions<SftConfig>;
 
