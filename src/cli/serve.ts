@@ -95,7 +95,12 @@ export async function run(f: FlagValues): Promise<void> {
   state = { engine, modelIds: modelIds(paths), parallel, queue, defaults, serverSeed: seed, requests: 0 };
   process.stdout.write(`llama2 serve: listening on ${address} (models: ${state.modelIds.join(', ')}; ${parallel} slots each${engine.rewards ? '; reward models loaded' : ''}; chat page: ${address}/)\n`);
   await new Promise<void>((resolve) => {
-    const stop = () => { server.close(); void engine.close().then(resolve); setTimeout(resolve, 2000).unref(); };
+    const stop = () => {
+      server.close();
+      (server as { closeAllConnections?: () => void }).closeAllConnections?.(); // keep-alive clients too
+      void engine.close().then(resolve);
+      setTimeout(resolve, 2000).unref();
+    };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
     engine.onFatal = () => { server.close(); resolve(); process.exitCode = 2; };
