@@ -23,6 +23,9 @@ export function startServer(args: string[], env: Record<string, string> = {}, ti
   let out = '', err = '';
   proc.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  const orphan = () => proc.kill('SIGKILL'); // never outlive the test process
+  process.once('exit', orphan);
+  void exited.then(() => process.off('exit', orphan));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`llama2 serve did not start in ${timeoutMs} ms: ${err}`)); }, timeoutMs);
     const early = (code: number | null) => { clearTimeout(timer); reject(new Error(`llama2 serve exited with ${code} before listening: ${err}`)); };
