@@ -19,18 +19,13 @@ import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { ensureModelFile, ROOT, type BenchModel } from './model-files.js';
-import { findBatchedBench, runBatchedBench } from './llama-cpp.js';
+import { batchedBenchFor, runBatchedBench } from './llama-cpp.js';
+import { sectionArgs } from './util.js';
+import type { BatchBenchOptions } from './batch.js';
 import type { DType } from '../src/tensor.js';
 
-export interface ServeBenchOptions {
-  quick: boolean;
-  threads: number[];
-  models?: string[];
-  log: (line: string) => void;
-  results: Record<string, number | string>;
-  /** llama-batched-bench: true = the default binary, a string = its path, false = none */
-  llamaCpp?: boolean | string;
-}
+/** the same options as the batched-decode section's */
+export type ServeBenchOptions = BatchBenchOptions;
 
 const PP = 16;
 const STREAMS = [1, 4, 16];
@@ -114,12 +109,7 @@ function generateTokS(file: string, threads: number, tg: number, reps: number): 
 export async function runServeBench(o: ServeBenchOptions): Promise<void> {
   const TG = o.quick ? 32 : 64;
   const reps = o.quick ? 1 : 2;
-  let batched: string | undefined;
-  if (o.llamaCpp) {
-    const found = findBatchedBench(typeof o.llamaCpp === 'string' ? o.llamaCpp : undefined);
-    if (found.path) batched = found.path;
-    else o.log(`(llama.cpp batched baseline skipped: ${found.why})`);
-  }
+  const batched = batchedBenchFor(o.llamaCpp, o.log);
   o.log(`\n## serve: decode tok/s through HTTP (llama2 serve, ${STREAMS.join(' / ')} concurrent streams of a ${PP}-token prompt, ${TG} greedy tokens each; best of ${reps})`);
   o.log(`${'model'.padEnd(17)} | th | ${STREAMS.map((b) => `http ${b}`.padStart(8)).join(' | ')}${batched ? ` | ${STREAMS.map((b) => `llama.cpp ${b}`).join(' | ')} | ${STREAMS.map((b) => `ratio ${b}`).join(' | ')}` : ''} | generate 1 | http/gen | TTFT p50/p95 ms (16)`);
   const files: [string, BenchModel, DType][] = [['stories110m_q8_0', 'stories110m', 'Q8_0'], ['tinyllama_q4_0', 'tinyllama-1.1b', 'Q4_0']];
@@ -166,15 +156,8 @@ export async function runServeBench(o: ServeBenchOptions): Promise<void> {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const args = process.argv.slice(2);
+  const a = sectionArgs(process.argv.slice(2), '2', 'batched-bench');
   const results: Record<string, number | string> = {};
-  await runServeBench({
-    quick: args.includes('--quick'),
-    threads: (args.find((a) => a.startsWith('--threads='))?.slice(10) ?? '2').split(',').map(Number),
-    models: args.find((a) => a.startsWith('--models='))?.slice(9).split(',').filter(Boolean),
-    log: (l) => process.stdout.write(l + '\n'),
-    results,
-    llamaCpp: args.find((a) => a.startsWith('--batched-bench='))?.slice(16) ?? !args.includes('--no-llama-cpp'),
-  });
-  if (args.includes('--json')) process.stdout.write(JSON.stringify(results) + '\n');
+  await runServeBench({ ...a, log: (l) => process.stdout.write(l + '\n'), results });
+  if (a.json) process.stdout.write(JSON.stringify(results) + '\n');
 }
