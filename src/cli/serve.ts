@@ -15,7 +15,7 @@ import { createApp } from '../serve/app.js';
 import type { ServeState } from '../serve/jobs.js';
 
 const SAMPLER_DEFAULTS = SAMPLING_FLAGS.filter((f) => f.name !== 'max-tokens' && f.name !== 'stop')
-  .map((f) => ({ ...f, help: `${f.help} — the default of requests that leave it out` }));
+  .map((f) => ({ ...f, help: f.name === 'seed' ? 'server seed: a request without "seed" gets hashSeed(server seed, its number)' : `${f.help} — for requests that leave it out` }));
 
 export const spec: CommandSpec = {
   name: 'serve',
@@ -34,10 +34,13 @@ export const spec: CommandSpec = {
     { name: 'prefill-chunk', type: 'int', default: 256, help: 'most prompt tokens per engine step, so running streams keep flowing during a long prompt' },
     { name: 'max-body', type: 'int', default: 1 << 20, help: 'largest request body in bytes (413 beyond)' },
     { name: 'cors', type: 'string', meta: 'ORIGIN', help: 'allow cross-origin requests from ORIGIN (* for any); default: CORS off' },
-    { name: 'prefs', type: 'string', default: 'prefs.jsonl', help: "the preference JSONL the chat page's compare mode appends to (in the working directory by default)" },
+    { name: 'prefs', type: 'string', meta: 'FILE', default: 'prefs.jsonl', help: "the preference JSONL the chat page's compare mode appends to (in the working directory by default)" },
     { name: 'batch', type: 'int', default: 1, help: 'meta.batch of the preferences written (the collection iteration)' },
     ...SAMPLER_DEFAULTS,
   ],
+  notes: 'Endpoints: POST /v1/chat/completions, /v1/completions (OpenAI, SSE with "stream": true), GET /v1/models,\n' +
+    'GET /health, POST /tokenize, /detokenize (llama.cpp shapes), POST /v1/rewards, POST|GET /v1/preferences;\n' +
+    'the chat page at /. Stop with Ctrl-C.',
 };
 
 /** model ids: file or directory names, made distinct */
