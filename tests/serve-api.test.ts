@@ -62,6 +62,9 @@ const greedyRef = async (maxTokens: number) => generate(ref.model, tok, renderPr
 test('models, chat (whole and streamed) = in-process greedy generate, usage counted', async () => {
   const models = await client.models.list();
   assert.deepEqual(models.data.map((m) => m.id), ['stories15M-Q8_0']);
+  const meta = (models.data[0] as unknown as { meta: { backend: string; n_ctx: number } }).meta;
+  assert.equal(meta.backend, ref.model.backend.name, 'the addon loads in the engine worker as it does here');
+  assert.equal(meta.n_ctx, 256);
   const want = await greedyRef(24);
   const r = await client.chat.completions.create({ model: modelId, messages: dialog, temperature: 0, max_tokens: 24 });
   assert.equal(r.choices[0]!.message.content, want.text);
@@ -213,6 +216,20 @@ test('rewards: raw scores = scoreDialogs of each reward model, unit = logistic, 
   assert.ok(Math.abs(body.unit.helpful - toUnit(h)) < 1e-4);
   assert.equal(body.combined, combinedReward({ helpful: body.unit.helpful, safety: body.unit.safety, safetyPrompt: false }));
   assert.equal(body.object, 'reward');
+});
+
+test('--model-b: two models side by side, each request to the one it names', async () => {
+  const two = await startServer(['--model', MODEL, '--model-b', MODEL, '--parallel', '2']);
+  try {
+    const c = new OpenAI({ baseURL: `${two.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+    assert.deepEqual((await c.models.list()).data.map((m) => m.id), ['stories15M-Q8_0', 'stories15M-Q8_0-b']);
+    const want = (await greedyRef(12)).text;
+    const [a, b] = await Promise.all(['stories15M-Q8_0', 'stories15M-Q8_0-b'].map((model) =>
+      c.chat.completions.create({ model, messages: dialog, temperature: 0, max_tokens: 12 })));
+    assert.deepEqual([a!.model, a!.choices[0]!.message.content, b!.model, b!.choices[0]!.message.content], ['stories15M-Q8_0', want, 'stories15M-Q8_0-b', want]);
+  } finally {
+    await two.stop();
+  }
 });
 
 test('startup errors: a reward model without a score head, one reward model alone', async () => {

@@ -114,7 +114,7 @@ export function createApp(o: AppOptions, state: () => ServeState | null): Hono {
       object: 'list',
       data: s.modelIds.map((id, i) => ({
         id, object: 'model', created: 0, owned_by: 'llama2-ts',
-        meta: { n_ctx: s.engine.models[i]!.ctx, n_vocab: s.engine.models[i]!.vocabSize, parallel: s.parallel, rewards: s.engine.rewards },
+        meta: { backend: s.engine.models[i]!.backend, n_ctx: s.engine.models[i]!.ctx, n_vocab: s.engine.models[i]!.vocabSize, parallel: s.parallel, rewards: s.engine.rewards },
       })),
     });
   });

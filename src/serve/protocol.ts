@@ -23,6 +23,8 @@ export interface WorkerConfig {
 }
 
 export interface ModelInfo {
+  /** the kernel backend the worker runs it on ('native', or 'ref' when the addon did not load there) */
+  backend: string;
   ctx: number;
   vocabSize: number;
   /** the tokenizer's vocabulary, for tokenizing on the main thread (null: the model has none) */

@@ -124,7 +124,7 @@ try {
   open();
   post({
     type: 'ready', rewards: rms !== null,
-    models: policies.map((p) => ({ ctx: p.opened.model.config.max_seq_len, vocabSize: p.opened.model.config.vocab_size, vocab: p.opened.loaded.vocab ?? null })),
+    models: policies.map((p) => ({ backend: p.opened.model.backend.name, ctx: p.opened.model.config.max_seq_len, vocabSize: p.opened.model.config.vocab_size, vocab: p.opened.loaded.vocab ?? null })),
   });
 } catch (e) {
   post({ type: 'fatal', message: e instanceof Llama2Error ? e.message : e instanceof Error ? (e.stack ?? e.message) : String(e) });
