@@ -95,6 +95,8 @@ export async function run(f: FlagValues): Promise<void> {
     server.close();
     throw e;
   }
+  // a server must not die of one request's bug: log it, keep serving (the request got its 500)
+  process.on('unhandledRejection', (e) => process.stderr.write(`llama2 serve: internal error (please report): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`));
   state = { engine, modelIds: modelIds(paths), parallel, queue, defaults, serverSeed: seed, requests: 0 };
   process.stdout.write(`llama2 serve: listening on ${address} (models: ${state.modelIds.join(', ')}; ${parallel} slots each${engine.rewards ? '; reward models loaded' : ''}; chat page: ${address}/)\n`);
   await new Promise<void>((resolve) => {
