@@ -3,7 +3,8 @@
  * clients at once get the same greedy answers as 8 sequential requests; a client that disconnects
  * mid-stream frees its slot (a full server answers 429 with Retry-After until then, and a ninth
  * request runs after it); 200 requests from 16 concurrent clients (after 200 of warm-up) finish
- * with zero failures and the server's resident memory does not grow.
+ * with zero failures and the server's resident memory does not grow; the non-OpenAI endpoints
+ * refuse what they cannot do with a clear status (501 without reward models, 400 naming the field).
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -111,4 +112,22 @@ test('200 requests from 16 concurrent clients: zero failures, no growth of resid
   } finally {
     await busy.stop();
   }
+});
+
+test('without reward models /v1/rewards is a 501 naming the flags; a bad preference is a 400 naming the field', async () => {
+  const post = async (path: string, body: unknown) => {
+    const r = await fetch(`${srv.url}${path}`, { method: 'POST', body: JSON.stringify(body) });
+    return { status: r.status, error: ((await r.json()) as { error: { message: string; param: string | null; type: string } }).error };
+  };
+  const conv = [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello.' }];
+  const rw = await post('/v1/rewards', { messages: conv });
+  assert.deepEqual([rw.status, rw.error.type], [501, 'not_implemented_error']);
+  assert.match(rw.error.message, /--rm-helpful H --rm-safety S/);
+  const pref = { prompt: conv.slice(0, 1), answers: [{ content: 'a', model: 'm' }, { content: 'b', model: 'm' }], chosen: 2, level: 'better', safe: [true, true], is_safety_prompt: false };
+  const bad = await post('/v1/preferences', pref);
+  assert.deepEqual([bad.status, bad.error.param], [400, 'chosen']);
+  const badLevel = await post('/v1/preferences', { ...pref, chosen: 0, level: 'much_better' });
+  assert.deepEqual([badLevel.status, badLevel.error.param], [400, 'level']);
+  const notUser = await post('/v1/preferences', { ...pref, chosen: 0, prompt: conv });
+  assert.match(notUser.error.message, /expected the dialog before the answers to end with a user message/);
 });
