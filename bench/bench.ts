@@ -11,6 +11,9 @@
  *               of one, on the stories15M-shaped Q8_0 fixture and a stories110M-shaped Q8_0 file,
  *               next to llama.cpp's llama-batched-bench on the same file (bench/batch.ts;
  *               --batched-bench=PATH); keys batch16_decode_tok_s, batch1_decode_tok_s, …
+ *   serve       `llama2 serve` through HTTP: aggregate decode tokens/s of 1, 4 and 16 concurrent
+ *               streams, time to first token under 16, single-stream overhead against `llama2
+ *               generate`, next to llama-batched-bench on the same files (bench/serve.ts)
  *   tokenizer   encode MB/s with the real Llama-2 vocabulary (from the shipped GGUF)
  *   training    stories15M training tokens/s (forward, backward, clip, AdamW) of the native backend
  *               next to PyTorch's on the same machine and config, in the same run (bench/train.ts);
@@ -37,11 +40,12 @@ import type { ModelWeights } from '../src/model/weights.js';
 import { runInferenceBench } from './infer.js';
 import { runRewardBench, runTrainBench } from './train.js';
 import { runBatchBench } from './batch.js';
+import { runServeBench } from './serve.js';
 import { Sampler, type DrawAccelerator } from '../src/generate/sampler.js';
 
 const argv = process.argv.slice(2);
 const args = new Set(argv);
-const SECTIONS = ['inference', 'native', 'batch', 'tokenizer', 'training'];
+const SECTIONS = ['inference', 'native', 'batch', 'serve', 'tokenizer', 'training'];
 const onlyAt = argv.indexOf('--only');
 const only = new Set(onlyAt < 0 ? SECTIONS : (argv[onlyAt + 1] ?? '').split(',').filter(Boolean));
 for (const s of only) {
@@ -167,6 +171,10 @@ async function main(): Promise<void> {
   });
   if (only.has('batch')) await runBatchBench({
     quick: QUICK, threads: [1, 2], log, results,
+    llamaCpp: argv.find((a) => a.startsWith('--batched-bench='))?.slice(16) ?? !args.has('--no-llama-cpp'),
+  });
+  if (only.has('serve')) await runServeBench({
+    quick: QUICK, threads: [2], log, results,
     llamaCpp: argv.find((a) => a.startsWith('--batched-bench='))?.slice(16) ?? !args.has('--no-llama-cpp'),
   });
   if (only.has('tokenizer')) tokenizerSection();

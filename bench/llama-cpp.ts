@@ -86,6 +86,14 @@ export interface BatchedBenchRow {
   decodeTokS: number;
 }
 
+/** The llama-batched-bench a section asked for (true: the default binary, a string: its path, false: none), or undefined with the reason logged. */
+export function batchedBenchFor(want: boolean | string | undefined, log: (line: string) => void): string | undefined {
+  if (!want) return undefined;
+  const found = findBatchedBench(typeof want === 'string' ? want : undefined);
+  if (!found.path) log(`(llama.cpp batched baseline skipped: ${found.why})`);
+  return found.path;
+}
+
 /**
  * Reads llama-batched-bench's markdown table (`|    PP |     TG |    B |   N_KV |   T_PP s | S_PP
  * t/s | …`), finding the columns by their headers; other lines (logs) are skipped.

@@ -10,3 +10,21 @@ export function rand(n: number, seed: number): Float32Array {
   }
   return out;
 }
+
+/**
+ * The flags of a bench section run as its own script (`node dist/bench/<section>.js …`):
+ * --quick, --json, --threads=1,2, --models=a,b, --no-llama-cpp, and `--<baselineFlag>=PATH` for
+ * the llama.cpp binary (llamaCpp: its path, else true unless --no-llama-cpp).
+ */
+export function sectionArgs(argv: string[], defaultThreads: string, baselineFlag: string): {
+  quick: boolean; json: boolean; threads: number[]; models?: string[]; llamaCpp: boolean | string;
+} {
+  const value = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+  return {
+    quick: argv.includes('--quick'),
+    json: argv.includes('--json'),
+    threads: (value('threads') ?? defaultThreads).split(',').map(Number),
+    models: value('models')?.split(',').filter(Boolean),
+    llamaCpp: value(baselineFlag) ?? !argv.includes('--no-llama-cpp'),
+  };
+}

@@ -89,6 +89,19 @@ export {
 } from './generate/batch.js';
 
 /**
+ * Continuous batching across calls (what `llama2 serve` runs): requests join between steps, each
+ * step one forward over every row plus a chunk of the prompts still being read; cancel any time:
+ * ```ts
+ * const s = new Scheduler(model, { maxRows: 8 });
+ * const t = s.submit({ prompt: ids, maxTokens: 64, sampler: { temperature: 0 }, onToken: (k, ev) => console.log(ev.id) });
+ * while (!s.idle) s.step();
+ * ```
+ */
+export { Scheduler, type SeqRequest, type SeqResult, type TokenEvent, type Ticket } from './generate/scheduler.js';
+/** Streaming text with stop strings: `new StopText(tok, ['\n\n']).push(id)` → `{ text, stopped }`. */
+export { StopText } from './generate/stop-text.js';
+
+/**
  * Files: read any format, write GGUF / HF / Meta / llama2.c:
  * ```ts
  * const m = loadModelFile('./Llama-2-7b-hf');

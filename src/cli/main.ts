@@ -25,6 +25,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   data: () => import('./data.js'),
   tokenizer: () => import('./tokenizer-train.js'),
   eval: () => import('./eval.js'),
+  serve: () => import('./serve.js'),
 };
 
 function usage(): string {
@@ -46,6 +47,7 @@ function usage(): string {
     '  data         data synth stories | data synth chat (built-in corpora) | data prepare (corpus → token shards)',
     '  tokenizer    tokenizer train: a BPE tokenizer from corpus files',
     '  eval         grade chat-world answers: helpfulness, violation and refusal rates',
+    '  serve        OpenAI-compatible server (continuous batching) and a chat page that collects preferences',
     '',
     'Models: GGUF (F32/F16/BF16, Q4_0…Q8_0, K-quants), Hugging Face directories (safetensors),',
     'Meta directories (consolidated.*.pth / .safetensors), llama2.c .bin checkpoints.',

@@ -19,6 +19,8 @@
 import type { Message, Role } from '../chat/format.js';
 import { Llama2Error, describe } from '../util/errors.js';
 import { readLines } from './documents.js';
+import { parseWorldMeta } from '../world/meta.js';
+import { CHECKER_VERSION, type WorldMeta } from '../world/types.js';
 
 export type TrainOn = 'all' | 'last';
 
@@ -134,4 +136,41 @@ export function* readChatFile(path: string, o: ReadChatOptions = {}): Generator<
       o.onBad?.(e.message);
     }
   }
+}
+
+/** A prompt for sampling: a dialog ending with a user turn, with its line's meta. */
+export interface ChatPrompt {
+  messages: Message[];
+  /** the line's "meta" object, if any */
+  meta: Record<string, unknown> | null;
+  /** the chat world's meta when the line has one (its gold checker can grade answers) */
+  world: WorldMeta | null;
+  where: string;
+}
+
+/**
+ * Prompt lines {"messages": [..., user turn], "meta"?} (the chat world's prompts.*.jsonl, or any
+ * dialogs): the form the sampling stages (rejection sampling, PPO, preference collection) read.
+ */
+export function readChatPrompts(path: string): ChatPrompt[] {
+  const out: ChatPrompt[] = [];
+  for (const [line, no] of readLines(path)) {
+    if (line.trim() === '') continue;
+    const where = `${path}:${no}`;
+    let raw: unknown;
+    try {
+      raw = JSON.parse(line);
+    } catch (e) {
+      bad(where, `invalid JSON (${(e as Error).message})`);
+    }
+    const r = raw as Record<string, unknown> | null;
+    if (!r || typeof r !== 'object' || !('messages' in r)) bad(where, `expected {"messages": [..., a user turn], "meta"?}, found ${describe(raw)}`);
+    const messages = messagesOf(r['messages'], where, 'messages');
+    if (messages[messages.length - 1]!.role !== 'user') bad(where, 'expected the dialog to end with a user turn (the prompt to answer)');
+    const meta = r['meta'] && typeof r['meta'] === 'object' && !Array.isArray(r['meta']) ? (r['meta'] as Record<string, unknown>) : null;
+    const world = meta && meta['checker'] === CHECKER_VERSION ? parseWorldMeta(meta, where) : null;
+    out.push({ messages, meta, world, where });
+  }
+  if (out.length === 0) bad(path, 'expected at least one prompt line');
+  return out;
 }

@@ -8,7 +8,7 @@ import type { KVCache, Model } from '../model/forward.js';
 import { Sampler, type SamplerOptions } from './sampler.js';
 import { Llama2Error } from '../util/errors.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
-import { StreamDecoder } from '../tokenizer/stream.js';
+import { StopText } from './stop-text.js';
 
 /** What generation needs from a tokenizer: the EOS id and text for ids. */
 export type TextCodec = Tokenizer;
@@ -100,8 +100,8 @@ export async function* generateStream(
   if (!Number.isInteger(maxTokens) || maxTokens < 0) throw new Llama2Error(`max tokens: expected an integer ≥ 0, found ${String(opts.maxTokens)}`);
   const chunk = opts.prefillChunk ?? 512;
   const stopAtEos = opts.stopAtEos ?? true;
-  const stops = (opts.stop ?? []).filter((s) => s.length > 0);
-  if (codec === null && stops.length > 0) throw new Llama2Error('stop strings: they need a tokenizer to turn ids into text, and there is none');
+  const stops = opts.stop ?? [];
+  if (codec === null && stops.some((s) => s.length > 0)) throw new Llama2Error('stop strings: they need a tokenizer to turn ids into text, and there is none');
   const eosId = opts.eosId ?? codec?.eosId ?? -1;
   const be = model.backend;
   const sampler = new Sampler(opts, be.sampleDraw ? be.sampleDraw.bind(be) : undefined);
@@ -120,9 +120,7 @@ export async function* generateStream(
   const t1 = performance.now();
 
   const ids: number[] = [];
-  const dec = codec ? new StreamDecoder(codec) : null; // text per id, never splitting a UTF-8 character
-  let text = ''; // text released to the caller
-  let pending = ''; // decoded but held back (could start a stop string)
+  const st = new StopText(codec, stops); // text per id, held back while it could start a stop string
   let finish: FinishReason = 'length';
   const limit = Math.min(maxTokens, cache.capacity - cache.length);
   const row = new Float32Array(model.config.vocab_size); // each step's logits: sampled before the next step
@@ -132,41 +130,22 @@ export async function* generateStream(
     const id = sampler.sample(logits);
     if (stopAtEos && id === eosId) { finish = 'eos'; break; }
     ids.push(id);
-    if (dec) pending += dec.push(id);
-    // release what cannot be the start of a stop string
-    let cut = pending.length;
-    let stopped = false;
-    for (const s of stops) {
-      const at = pending.indexOf(s);
-      if (at >= 0) { cut = Math.min(cut, at); stopped = true; }
-    }
-    if (!stopped) {
-      for (const s of stops) {
-        for (let k = Math.min(s.length - 1, pending.length); k > 0; k--) {
-          if (pending.endsWith(s.slice(0, k))) { cut = Math.min(cut, pending.length - k); break; }
-        }
-      }
-    }
-    const out = pending.slice(0, cut);
-    text += out;
-    pending = stopped ? '' : pending.slice(cut);
-    yield { id, text: out };
-    if (stopped) { finish = 'stop'; break; }
+    const out = st.push(id);
+    yield { id, text: out.text };
+    if (out.stopped) { finish = 'stop'; break; }
     if (n + 1 < limit) {
       logits = model.step([id], cache, 'last', row);
       await turn(); // let timers, signals and I/O run between tokens
     }
   }
-  if (finish !== 'stop') {
-    const rest = pending + (dec ? dec.flush() : '');
-    if (rest) { text += rest; yield { id: -1, text: rest }; }
-  }
+  const rest = st.flush();
+  if (rest) yield { id: -1, text: rest };
   const t2 = performance.now();
   const decodeSteps = Math.max(0, ids.length - 1);
   return {
     promptIds: [...promptIds],
     ids,
-    text: codec ? text : null,
+    text: codec ? st.text : null,
     finishReason: finish,
     timings: {
       promptTokens: promptIds.length,
