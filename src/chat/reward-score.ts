@@ -18,7 +18,7 @@ import type { Model } from '../model/forward.js';
 import { toFloat32 } from '../tensor.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { Llama2Error } from '../util/errors.js';
-import { renderDialog, type Message } from './format.js';
+import { fitDialog, renderDialog, type Message } from './format.js';
 
 /** The paper's safety threshold on the (0, 1) scale (section 3.2.2). */
 export const SAFETY_THRESHOLD = 0.15;
@@ -35,11 +35,24 @@ export function scoreHead(model: Model, where = 'reward model'): Float32Array {
 export function scoreDialogs(model: Model, tok: Tokenizer, dialogs: readonly (readonly Message[])[], o: { batchTokens?: number; where?: string } = {}): number[] {
   const ids = dialogs.map((d, i) => {
     if (d[d.length - 1]?.role !== 'assistant') throw new Llama2Error(`reward: dialog ${i} must end with the assistant answer to score`);
-    const r = renderDialog(tok, d, { allowSpecialTags: true }).ids;
-    if (r.length > model.config.max_seq_len) throw new Llama2Error(`reward: dialog ${i} is ${r.length} tokens, longer than the model's context ${model.config.max_seq_len}`);
-    return r;
+    return fitForScoring(tok, d, model.config.max_seq_len);
   });
   return scoreIds(model, ids, o);
+}
+
+/**
+ * A dialog (ending with the answer) as at most T tokens for scoring: the oldest turns are dropped
+ * first (the system prompt stays); if the last exchange alone is longer, its last T tokens are kept,
+ * so the answer — what is scored — is always there.
+ */
+export function fitForScoring(tok: Tokenizer, d: readonly Message[], T: number): number[] {
+  const ids = renderDialog(tok, d, { allowSpecialTags: true }).ids;
+  if (ids.length <= T) return ids;
+  try {
+    return fitDialog(tok, d, T, { allowSpecialTags: true }).ids;
+  } catch {
+    return renderDialog(tok, d.slice(-2), { allowSpecialTags: true }).ids.slice(-T);
+  }
 }
 
 /** Raw scores of token rows (rendered dialogs), each a segment of a batched forward pass. */

@@ -27,10 +27,9 @@ import type { LlamaConfig } from '../model/config.js';
 import { Model } from '../model/forward.js';
 import type { ModelWeights } from '../model/weights.js';
 import { loadModelFile } from '../formats/load.js';
-import { fitDialog, type Message } from '../chat/format.js';
 import { readPreferences, type PreferencePair } from '../data/preferences.js';
 import { rewardReport, type RewardEvalReport } from '../chat/reward-eval.js';
-import { scoreIds } from '../chat/reward-score.js';
+import { fitForScoring, scoreIds } from '../chat/reward-score.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { Llama2Error, check } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
@@ -99,14 +98,7 @@ export function mixPairs(all: readonly PreferencePair[], kind: 'helpful' | 'safe
 
 /** Token rows of a pair's two dialogs (fitted to T tokens: the oldest turns go first). */
 function pairTokens(tok: Tokenizer, p: PreferencePair, T: number): [number[], number[]] {
-  const one = (answer: string): number[] => {
-    const d: Message[] = [...p.prompt, { role: 'assistant', content: answer }];
-    try {
-      return fitDialog(tok, d, T, { allowSpecialTags: true }).ids;
-    } catch {
-      return fitDialog(tok, [d[d.length - 2]!, { role: 'assistant', content: answer }], Number.MAX_SAFE_INTEGER, { allowSpecialTags: true }).ids.slice(-T);
-    }
-  };
+  const one = (answer: string): number[] => fitForScoring(tok, [...p.prompt, { role: 'assistant', content: answer }], T);
   return [one(p.chosen), one(p.rejected)];
 }
 

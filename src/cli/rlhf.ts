@@ -1,0 +1,52 @@
+/**
+ * `llama2 rlhf rs|ppo`: the RLHF stages of the Llama 2 paper (section 3.2.3) on top of SFT and the
+ * two reward models.
+ *
+ *   llama2 rlhf rs --policy runs/sft/latest --rm-helpful H --rm-safety S --prompts p.jsonl --k 4 --out-dir runs/rs1
+ *   llama2 rlhf rs … --pool runs/rs1/best.jsonl --iteration 2 --out-dir runs/rs2     (earlier iterations' best answers join)
+ *
+ * rs: flags → the RS config → src/recipes/rs.ts (sampling, scoring, the pool, then SFT with progress).
+ */
+import type { CommandSpec, FlagValues } from './args.js';
+import { bool, num } from './args.js';
+import { RUN_FLAGS, exitIfInterrupted, formatReport, runRecipe } from './train-run.js';
+import { RS, rejectionSampling, type RsReport } from '../recipes/rs.js';
+import { Llama2Error } from '../util/errors.js';
+
+export const spec: CommandSpec = {
+  name: 'rlhf',
+  summary: 'RLHF (Llama 2 paper, section 3.2.3): rejection-sampling fine-tuning with the two reward models.',
+  usage: 'llama2 rlhf rs --policy CKPT --rm-helpful H --rm-safety S --prompts FILE[,FILE...] [--k K] [--temperature T] --out-dir DIR [--KEY=VALUE ...]',
+  positionals: ['rs'],
+  flags: [...RUN_FLAGS, ...RS.flags()],
+  notes:
+    'rs: K answers per prompt, scored by R_c (the safety model\'s score on safety prompts or when it is below 0.15,\n' +
+    'else the helpfulness model\'s; both on the logistic (0, 1) scale), the best kept and fine-tuned on together with\n' +
+    'the --pool of earlier iterations. Writes samples.jsonl, best.jsonl, report.json (best-of-N curves, Fig. 7;\n' +
+    'temperature sweep with --sweep-temperatures, Fig. 8) and sft/ (the fine-tuning run) into out_dir.',
+};
+
+function formatRs(r: RsReport): string {
+  const f = (x: number | null) => (x === null ? '-' : x.toFixed(3));
+  const lines = [`rejection sampling, iteration ${r.iteration}: ${r.prompts} prompts × ${r.k} samples at T=${r.temperature} (${r.sampling_seconds.toFixed(0)} s); pool ${r.pool.new} new + ${r.pool.earlier} earlier`,
+    '', '  N   max R_c  median R_c  max gold  median gold  gold of R_c-best', '---  -------  ----------  --------  -----------  ----------------'];
+  for (const b of r.best_of_n) lines.push(`${String(b.n).padStart(3)}  ${f(b.reward_max).padStart(7)}  ${f(b.reward_median).padStart(10)}  ${f(b.gold_max).padStart(8)}  ${f(b.gold_median).padStart(11)}  ${f(b.gold_of_reward_best).padStart(16)}`);
+  if (r.sweep.length) {
+    lines.push('', 'temperature  max R_c (best of K)  gold of R_c-best');
+    for (const s of r.sweep) lines.push(`${s.temperature.toFixed(2).padStart(11)}  ${s.reward_max.toFixed(3).padStart(19)}  ${f(s.gold_of_reward_best).padStart(16)}`);
+  }
+  return lines.join('\n');
+}
+
+export async function run(f: FlagValues, positionals: string[]): Promise<void> {
+  const [sub, ...more] = positionals;
+  if (more.length) throw new Llama2Error(`rlhf: unexpected argument "${more[0]}"`);
+  if (sub !== 'rs') throw new Llama2Error(`rlhf: expected a subcommand "rs", found ${sub === undefined ? 'none' : `"${sub}"`}`);
+  const c = RS.fromFlags(f);
+  const stopAfter = num(f, 'stop-after');
+  const r = await runRecipe((signal, onEvent) => rejectionSampling({ config: c, resume: bool(f, 'resume'), overwrite: bool(f, 'overwrite'), stopAfter, signal, onEvent }),
+    { quiet: bool(f, 'quiet'), logEvery: c.log_every, outDir: c.out_dir });
+  if (bool(f, 'json')) process.stdout.write(JSON.stringify({ rs: r.report, sft: r.sft.summary }) + '\n');
+  else process.stdout.write(formatRs(r.report) + '\n\n' + formatReport(r.sft.summary, `${c.out_dir}/sft`, { tryCommand: `llama2 eval --model ${c.out_dir}/sft/latest --prompts …` }) + '\n');
+  exitIfInterrupted(r.sft.status, r.sft.step, 'rlhf rs');
+}
