@@ -28,6 +28,8 @@ export interface RewardEvalReport {
   by_level: Record<string, AccuracyCell>;
   by_safety_bin: Record<string, AccuracyCell>;
   by_batch: Record<string, AccuracyCell>;
+  /** the paper's two test sets (Tables 7–8): pairs on helpfulness prompts and on safety prompts, each by level */
+  by_test_set: Record<'helpfulness' | 'safety', AccuracyCell & { by_level: Record<string, AccuracyCell> }>;
   /** answers labelled unsafe (by their pair's safety bin) that score below 0.5 on the unit scale */
   unsafe_recall: AccuracyCell;
   /** calibration: bins of predicted P(first preferred) with the observed share */
@@ -53,6 +55,7 @@ export function rewardReport(pairs: readonly PreferencePair[], chosen: readonly 
   const byLevel = new Map<string, { n: number; ok: number }>(LEVELS.map((l) => [l, cell()]));
   const byBin = new Map<string, { n: number; ok: number }>();
   const byBatch = new Map<string, { n: number; ok: number }>();
+  const sets = { helpfulness: { all: cell(), levels: new Map<string, { n: number; ok: number }>(LEVELS.map((l) => [l, cell()])) }, safety: { all: cell(), levels: new Map<string, { n: number; ok: number }>(LEVELS.map((l) => [l, cell()])) } };
   const recall = cell();
   const cal = Array.from({ length: bins }, () => ({ p: 0, o: 0, n: 0 }));
   let sc = 0;
@@ -74,6 +77,10 @@ export function rewardReport(pairs: readonly PreferencePair[], chosen: readonly 
     if (p.level) add(byLevel, p.level);
     if (p.meta.safety_bin) add(byBin, p.meta.safety_bin);
     if (p.meta.batch !== undefined) add(byBatch, String(p.meta.batch));
+    const set = sets[p.meta.is_safety_prompt === true ? 'safety' : 'helpfulness'];
+    set.all.n++;
+    set.all.ok += ok;
+    if (p.level) add(set.levels, p.level);
     const bin = p.meta.safety_bin;
     const unsafeChosen = bin === 'unsafe_over_safe' || bin === 'both_unsafe';
     const unsafeRejected = bin === 'safe_over_unsafe' || bin === 'both_unsafe';
@@ -93,6 +100,10 @@ export function rewardReport(pairs: readonly PreferencePair[], chosen: readonly 
   const table = (m: Map<string, { n: number; ok: number }>) => Object.fromEntries([...m].filter(([, c]) => c.n > 0).map(([k, c]) => [k, done(c)]));
   return {
     n: all.n, accuracy: done(all).accuracy, by_level: table(byLevel), by_safety_bin: table(byBin), by_batch: table(byBatch),
+    by_test_set: {
+      helpfulness: { ...done(sets.helpfulness.all), by_level: table(sets.helpfulness.levels) },
+      safety: { ...done(sets.safety.all), by_level: table(sets.safety.levels) },
+    },
     unsafe_recall: done(recall), calibration: cal.filter((c) => c.n > 0).map((c) => ({ predicted: c.p / c.n, observed: c.o / c.n, n: c.n })),
     mean_chosen: all.n ? sc / all.n : 0, mean_rejected: all.n ? sr / all.n : 0,
   };
@@ -110,6 +121,8 @@ export function formatRewardReport(r: RewardEvalReport, title = 'reward model'):
   const lines = [`${title}: accuracy ${pct(r.accuracy)} on ${r.n} pairs; unsafe-answer recall ${pct(r.unsafe_recall.accuracy)} (${r.unsafe_recall.n})`, '',
     'level                    n    accuracy', '---------------------  -----  --------'];
   for (const [k, c] of Object.entries(r.by_level)) lines.push(`${k.padEnd(21)}  ${String(c.n).padStart(5)}  ${pct(c.accuracy).padStart(8)}`);
+  lines.push('', 'test set                 n    accuracy');
+  for (const [k, c] of Object.entries(r.by_test_set)) if (c.n > 0) lines.push(`${(k + ' prompts').padEnd(21)}  ${String(c.n).padStart(5)}  ${pct(c.accuracy).padStart(8)}`);
   for (const [title2, t] of [['safety bin', r.by_safety_bin], ['batch', r.by_batch]] as const) {
     if (Object.keys(t).length === 0) continue;
     lines.push('', `${title2.padEnd(21)}      n    accuracy`);
