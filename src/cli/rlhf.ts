@@ -7,24 +7,41 @@
  *
  * rs: flags → the RS config → src/recipes/rs.ts (sampling, scoring, the pool, then SFT with progress).
  */
-import type { CommandSpec, FlagValues } from './args.js';
+import type { CommandSpec, FlagSpec, FlagValues } from './args.js';
 import { bool, num } from './args.js';
 import { RUN_FLAGS, exitIfInterrupted, formatReport, runRecipe } from './train-run.js';
 import { RS, rejectionSampling, type RsReport } from '../recipes/rs.js';
+import { PPO, ppo } from '../recipes/ppo.js';
 import { Llama2Error } from '../util/errors.js';
 
 export const spec: CommandSpec = {
   name: 'rlhf',
-  summary: 'RLHF (Llama 2 paper, section 3.2.3): rejection-sampling fine-tuning with the two reward models.',
-  usage: 'llama2 rlhf rs --policy CKPT --rm-helpful H --rm-safety S --prompts FILE[,FILE...] [--k K] [--temperature T] --out-dir DIR [--KEY=VALUE ...]',
-  positionals: ['rs'],
-  flags: [...RUN_FLAGS, ...RS.flags()],
+  summary: 'RLHF (Llama 2 paper, section 3.2.3): rejection-sampling fine-tuning and PPO with the two reward models.',
+  usage: 'llama2 rlhf rs --policy CKPT --rm-helpful H --rm-safety S --prompts FILE[,FILE...] [--k K] [--temperature T] --out-dir DIR [--KEY=VALUE ...]\n' +
+    '       llama2 rlhf ppo --policy CKPT --rm-helpful H --rm-safety S --prompts FILE[,FILE...] [--eval-prompts FILE] [--beta B] --out-dir DIR [--KEY=VALUE ...]',
+  positionals: ['rs | ppo'],
+  flags: [...RUN_FLAGS, ...mergeFlags(RS.flags(), PPO.flags())],
   notes:
     'rs: K answers per prompt, scored by R_c (the safety model\'s score on safety prompts or when it is below 0.15,\n' +
     'else the helpfulness model\'s; both on the logistic (0, 1) scale), the best kept and fine-tuned on together with\n' +
     'the --pool of earlier iterations. Writes samples.jsonl, best.jsonl, report.json (best-of-N curves, Fig. 7;\n' +
-    'temperature sweep with --sweep-temperatures, Fig. 8) and sft/ (the fine-tuning run) into out_dir.',
+    'temperature sweep with --sweep-temperatures, Fig. 8) and sft/ (the fine-tuning run) into out_dir.\n' +
+    'ppo: R(g|p) = whiten(logit(R_c)) − β·KL(π ‖ π_0) per token, a value head on the policy, GAE, clipped surrogate and\n' +
+    'value losses (src/rl/, checked against the PyTorch oracle); each step logs reward, KL, clip fractions, losses,\n' +
+    'entropy, length; every --eval-every steps the gold checkers grade --eval-prompts next to the proxy reward.\n' +
+    'Flags of one subcommand that the other does not know are refused.',
 };
+
+/** The union of both subcommands' flags (a name both declare appears once; its help names both defaults). */
+function mergeFlags(a: FlagSpec[], b: FlagSpec[]): FlagSpec[] {
+  const out = [...a];
+  for (const f of b) {
+    const i = out.findIndex((x) => x.name === f.name);
+    if (i < 0) out.push({ ...f, help: `ppo: ${f.help}` });
+    else if (out[i]!.help !== f.help) out[i] = { ...out[i]!, help: `rs: ${out[i]!.help}; ppo: ${f.help}` };
+  }
+  return out;
+}
 
 function formatRs(r: RsReport): string {
   const f = (x: number | null) => (x === null ? '-' : x.toFixed(3));
@@ -41,7 +58,9 @@ function formatRs(r: RsReport): string {
 export async function run(f: FlagValues, positionals: string[]): Promise<void> {
   const [sub, ...more] = positionals;
   if (more.length) throw new Llama2Error(`rlhf: unexpected argument "${more[0]}"`);
-  if (sub !== 'rs') throw new Llama2Error(`rlhf: expected a subcommand "rs", found ${sub === undefined ? 'none' : `"${sub}"`}`);
+  if (sub === 'ppo') return runPpo(f);
+  if (sub !== 'rs') throw new Llama2Error(`rlhf: expected a subcommand "rs" or "ppo", found ${sub === undefined ? 'none' : `"${sub}"`}`);
+  onlyFlagsOf(f, RS.flags(), 'rs');
   const c = RS.fromFlags(f);
   const stopAfter = num(f, 'stop-after');
   const r = await runRecipe((signal, onEvent) => rejectionSampling({ config: c, resume: bool(f, 'resume'), overwrite: bool(f, 'overwrite'), stopAfter, signal, onEvent }),
@@ -49,4 +68,28 @@ export async function run(f: FlagValues, positionals: string[]): Promise<void> {
   if (bool(f, 'json')) process.stdout.write(JSON.stringify({ rs: r.report, sft: r.sft.summary }) + '\n');
   else process.stdout.write(formatRs(r.report) + '\n\n' + formatReport(r.sft.summary, `${c.out_dir}/sft`, { tryCommand: `llama2 eval --model ${c.out_dir}/sft/latest --prompts …` }) + '\n');
   exitIfInterrupted(r.sft.status, r.sft.step, 'rlhf rs');
+}
+
+/** Refuses a config flag the subcommand does not have (the spec lists both subcommands' flags). */
+function onlyFlagsOf(f: FlagValues, own: FlagSpec[], sub: string): void {
+  const mine = new Set([...own.map((x) => x.name), ...RUN_FLAGS.map((x) => x.name)]);
+  for (const [k, v] of Object.entries(f)) {
+    if (v !== undefined && !mine.has(k) && !(typeof v === 'boolean' && v === false)) throw new Llama2Error(`rlhf ${sub}: --${k} does not apply here (see llama2 rlhf --help)`);
+  }
+}
+
+async function runPpo(f: FlagValues): Promise<void> {
+  onlyFlagsOf(f, PPO.flags(), 'ppo');
+  const c = PPO.fromFlags(f);
+  const stopAfter = num(f, 'stop-after');
+  const r = await runRecipe((signal, onEvent) => ppo({ config: c, resume: bool(f, 'resume'), overwrite: bool(f, 'overwrite'), stopAfter, signal, onEvent }),
+    { quiet: bool(f, 'quiet'), logEvery: c.log_every, outDir: c.out_dir });
+  const s = r.summary;
+  if (bool(f, 'json')) process.stdout.write(JSON.stringify(s) + '\n');
+  else {
+    const g = s.gold.map((x) => `  step ${String(x.step).padStart(4)}: gold helpfulness ${x.helpfulness.toFixed(3)}, violations ${(x.violation_rate * 100).toFixed(1)}%, proxy reward ${x.reward.toFixed(3)}`);
+    process.stdout.write([...(s.final ? [`final rollout: reward ${s.final.reward.toFixed(3)}, KL ${s.final.kl.toFixed(3)}, length ${s.final.response_length.toFixed(1)}`] : []), ...g, '',
+      formatReport(s, c.out_dir, { lossLine: `PPO total loss ${s.final_train_loss?.toFixed(4) ?? '-'}; sampling ${s.sampling_seconds.toFixed(0)} s of ${s.train_seconds.toFixed(0)} s`, tryCommand: `llama2 eval --model ${c.out_dir}/latest --prompts …` })].join('\n') + '\n');
+  }
+  exitIfInterrupted(r.status, r.step, 'rlhf ppo');
 }

@@ -67,6 +67,8 @@ export interface TrainerState {
   /** RNG state: what random streams training uses after initialisation */
   rng: { init_seed: number; data_seed: number; draws_after_init: 0 };
   lr: number;
+  /** AdamW steps taken, when a stage takes several per `step` (PPO: one per minibatch); default `step` */
+  optimizer_step?: number;
   last_loss: number | null;
   last_val_loss: number | null;
   saved_at: string;
@@ -305,6 +307,7 @@ export function loadCheckpoint(dir: string): Checkpoint {
     weights.heads[name] = own(t, name);
   }
   const optimizer = readOptimizer(join(dir, 'optimizer.safetensors'));
-  check(optimizer.step === state.step, `checkpoint ${dir}: optimizer step ${optimizer.step} differs from trainer_state step ${state.step}`);
+  const want = state.optimizer_step ?? state.step;
+  check(optimizer.step === want, `checkpoint ${dir}: optimizer step ${optimizer.step} differs from trainer_state's ${state.optimizer_step === undefined ? 'step' : 'optimizer_step'} ${want}`);
   return { dir, config: m.config, weights, vocab: m.vocab, optimizer, state };
 }

@@ -43,7 +43,19 @@ export interface EvalRecord {
   val_accuracy?: number;
 }
 
-export type MetricRecord = TrainRecord | EvalRecord;
+/** A gold evaluation during RLHF: the chat world's checkers on a fixed prompt subset, next to the proxy reward. */
+export interface GoldRecord {
+  type: 'gold';
+  step: number;
+  helpfulness: number;
+  violation_rate: number;
+  false_refusal_rate: number;
+  /** mean R_c the reward models give the same answers */
+  reward: number;
+  n: number;
+}
+
+export type MetricRecord = TrainRecord | EvalRecord | GoldRecord;
 
 /** Parses a metrics.jsonl file (a malformed line is an error naming file:line). */
 export function readMetrics(path: string): MetricRecord[] {
@@ -78,6 +90,10 @@ export class MetricsLog {
 
   train(): TrainRecord[] {
     return this.records.filter((r): r is TrainRecord => r.type === 'train');
+  }
+
+  golds(): GoldRecord[] {
+    return this.records.filter((r): r is GoldRecord => r.type === 'gold');
   }
 
   evals(): EvalRecord[] {
