@@ -1,8 +1,9 @@
 /**
  * A chat model answering many dialogs at once: each dialog (ending with a user turn) is rendered in
  * Llama-2's chat format (chat/format.ts; the oldest turns dropped when it does not fit the context
- * with room for the answer), K answers per dialog are sampled through generateBatch (one prefill per
- * dialog, every row decoding together), and decoded to text. What gold evaluation, Ghost Attention
+ * with room for the answer — a last turn too long for that gets what the context has left), K
+ * answers per dialog are sampled through generateBatch (one prefill per dialog, every row decoding
+ * together), and decoded to text. What gold evaluation, Ghost Attention
  * data, rejection sampling and preference collection all need.
  *
  *   const out = await answerDialogs(model, tok, dialogs, { maxTokens: 64, temperature: 0, samples: 1 });
@@ -60,7 +61,16 @@ export async function answerDialogs(model: Model, tok: Tokenizer, dialogs: reado
   const prompts = dialogs.map((d, i) => {
     const msgs = withSystem(d, o.system);
     if (msgs[msgs.length - 1]?.role !== 'user') throw new Llama2Error(`answers: dialog ${i} must end with a user message`);
-    return fitDialog(tok, msgs, ctx - o.maxTokens, { allowSpecialTags: true });
+    try {
+      return fitDialog(tok, msgs, ctx - o.maxTokens, { allowSpecialTags: true });
+    } catch {
+      // the last turn alone leaves less than maxTokens: answer in what the context has left
+      try {
+        return fitDialog(tok, msgs, ctx - 1, { allowSpecialTags: true });
+      } catch (e) {
+        throw new Llama2Error(`answers: dialog ${i}: ${(e as Error).message}`);
+      }
+    }
   });
   const n = o.samples ?? 1;
   const total = prompts.length * n;

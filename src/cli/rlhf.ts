@@ -12,15 +12,17 @@ import { bool, num } from './args.js';
 import { RUN_FLAGS, exitIfInterrupted, formatReport, runRecipe } from './train-run.js';
 import { RS, rejectionSampling, type RsReport } from '../recipes/rs.js';
 import { PPO, ppo } from '../recipes/ppo.js';
+import { ITERATE, iterate, type VersionRow } from '../recipes/iterate.js';
 import { Llama2Error } from '../util/errors.js';
 
 export const spec: CommandSpec = {
   name: 'rlhf',
   summary: 'RLHF (Llama 2 paper, section 3.2.3): rejection-sampling fine-tuning and PPO with the two reward models.',
   usage: 'llama2 rlhf rs --policy CKPT --rm-helpful H --rm-safety S --prompts FILE[,FILE...] [--k K] [--temperature T] --out-dir DIR [--KEY=VALUE ...]\n' +
-    '       llama2 rlhf ppo --policy CKPT --rm-helpful H --rm-safety S --prompts FILE[,FILE...] [--eval-prompts FILE] [--beta B] --out-dir DIR [--KEY=VALUE ...]',
-  positionals: ['rs | ppo'],
-  flags: [...RUN_FLAGS, ...mergeFlags(RS.flags(), PPO.flags())],
+    '       llama2 rlhf ppo --policy CKPT --rm-helpful H --rm-safety S --prompts FILE[,FILE...] [--eval-prompts FILE] [--beta B] --out-dir DIR [--KEY=VALUE ...]\n' +
+    '       llama2 rlhf iterate --sft CKPT --pref-prompts F --rl-prompts F --eval-prompts F [--versions N] [--ppo-versions N] [--safety-distill] --out-dir DIR',
+  positionals: ['rs | ppo | iterate'],
+  flags: [...RUN_FLAGS, ...mergeFlags(mergeFlags(RS.flags(), PPO.flags()), ITERATE.flags())],
   notes:
     'rs: K answers per prompt, scored by R_c (the safety model\'s score on safety prompts or when it is below 0.15,\n' +
     'else the helpfulness model\'s; both on the logistic (0, 1) scale), the best kept and fine-tuned on together with\n' +
@@ -59,7 +61,8 @@ export async function run(f: FlagValues, positionals: string[]): Promise<void> {
   const [sub, ...more] = positionals;
   if (more.length) throw new Llama2Error(`rlhf: unexpected argument "${more[0]}"`);
   if (sub === 'ppo') return runPpo(f);
-  if (sub !== 'rs') throw new Llama2Error(`rlhf: expected a subcommand "rs" or "ppo", found ${sub === undefined ? 'none' : `"${sub}"`}`);
+  if (sub === 'iterate') return runIterate(f);
+  if (sub !== 'rs') throw new Llama2Error(`rlhf: expected a subcommand "rs", "ppo" or "iterate", found ${sub === undefined ? 'none' : `"${sub}"`}`);
   onlyFlagsOf(f, RS.flags(), 'rs');
   const c = RS.fromFlags(f);
   const stopAfter = num(f, 'stop-after');
@@ -92,4 +95,24 @@ async function runPpo(f: FlagValues): Promise<void> {
       formatReport(s, c.out_dir, { lossLine: `PPO total loss ${s.final_train_loss?.toFixed(4) ?? '-'}; sampling ${s.sampling_seconds.toFixed(0)} s of ${s.train_seconds.toFixed(0)} s`, tryCommand: `llama2 eval --model ${c.out_dir}/latest --prompts …` })].join('\n') + '\n');
   }
   exitIfInterrupted(r.status, r.step, 'rlhf ppo');
+}
+
+/** The table of versions (the README's shape). */
+export function formatVersions(rows: readonly VersionRow[]): string {
+  const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+  const f = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : '-');
+  return ['version                  helpfulness (95% CI)       violations  false refusals  R_helpful  R_safety',
+    ...rows.map((r) => `${r.name.padEnd(23)}  ${r.helpfulness.toFixed(3)} [${r.helpfulness_ci95[0].toFixed(3)}, ${r.helpfulness_ci95[1].toFixed(3)}]  ${pct(r.violation_rate).padStart(10)}  ${pct(r.false_refusal_rate).padStart(14)}  ${f(r.rm_helpful).padStart(9)}  ${f(r.rm_safety).padStart(8)}`)].join('\n');
+}
+
+async function runIterate(f: FlagValues): Promise<void> {
+  onlyFlagsOf(f, ITERATE.flags(), 'iterate');
+  const c = ITERATE.fromFlags(f);
+  const r = await runRecipe((signal, onEvent) => iterate({ config: c, signal, onEvent }), { quiet: bool(f, 'quiet'), logEvery: 10, outDir: c.out_dir });
+  if (r.interrupted) {
+    process.stderr.write(`interrupted: the running step saved a checkpoint; run the same command again to continue\n`);
+    process.exit(130);
+  }
+  if (bool(f, 'json')) process.stdout.write(JSON.stringify({ versions: r.versions }) + '\n');
+  else process.stdout.write(formatVersions(r.versions) + `\n\nlineage: ${c.out_dir}/lineage.json\n`);
 }

@@ -181,7 +181,10 @@ export async function sft(o: SftOptions): Promise<SftResult> {
     const rows = epochRows(train.out, T, c);
     const [B, A] = [c.batch_size, c.grad_accum];
     const steps = c.steps ?? Math.ceil(rows.rowsIn(c.epochs) / (B * A));
-    checkOptim(c, steps, 'sft config');
+    // with the steps derived from a small data set, warm-up is cut to a tenth of them
+    const warmup = c.steps === null && c.warmup_steps > steps ? Math.floor(steps / 10) : c.warmup_steps;
+    if (warmup !== c.warmup_steps) run.emit({ kind: 'notice', message: `sft: ${steps} steps over the data; warm-up cut from ${c.warmup_steps} to ${warmup} steps` });
+    checkOptim({ ...c, warmup_steps: warmup }, steps, 'sft config');
 
     const ck = resumePoint(run, SFT, c, steps, { data_hash: hash });
     const weights: ModelWeights = ck ? ck.weights : cloneWeights(init.weights);
@@ -249,7 +252,7 @@ export async function sft(o: SftOptions): Promise<SftResult> {
 
     // ---- the loop
     const totalRows = rows.rowsIn(c.epochs);
-    const schedule = { peak: c.lr, warmup: c.warmup_steps, total: steps, minRatio: c.min_lr_ratio };
+    const schedule = { peak: c.lr, warmup, total: steps, minRatio: c.min_lr_ratio };
     for (let s = startStep; s < steps; s++) {
       const ts = performance.now();
       zeroGrads(model.params);
