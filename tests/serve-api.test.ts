@@ -260,7 +260,9 @@ test('/health answers within milliseconds while the engine worker runs a long pr
     await job;
     const total = performance.now() - t0;
     assert.ok(probes >= 5 && total > 500, `the prefill took ${total.toFixed(0)} ms with ${probes} probes: too short to show anything`);
-    assert.ok(worst < 250, `/health took up to ${worst.toFixed(0)} ms during a ${total.toFixed(0)} ms prefill`);
+    // blocked, /health would wait for the whole prefill; answered from a free event loop it takes a
+    // small share of it however loaded the machine is (a ratio, not a wall-clock limit)
+    assert.ok(worst < total / 5, `/health took up to ${worst.toFixed(0)} ms during a ${total.toFixed(0)} ms prefill`);
   } finally {
     await slow.stop();
   }
