@@ -1,11 +1,11 @@
 /*
- * AVX-512 VNNI kernels (vpdpbusd on 256-bit registers) for the eight-row regrouped Q8_0 and Q4_0
- * layouts (DT_Q8_0X8, DT_Q4_0X8: common.h, repack.c) against any number of activation rows. With
- * several rows (batched decoding: one token of each of B sequences; prefill) the AVX2 kernels
- * (quant_mm_avx2.c x8q8_group, x8_group) are compute-bound, and even one sequence's decode on
- * one thread ran 15–40% faster this way on the development machine (AMD EPYC with AVX-512).
- * Compiled with -mavx512vnni -mavx512vl -mavx2 -mfma -mf16c; kernels_avx512.c installs them only
- * on a CPU with both.
+ * AVX-512 VNNI kernels (vpdpbusd) for the eight-row regrouped Q8_0, Q4_0 and Q4_K layouts
+ * (DT_Q8_0X8, DT_Q4_0X8, DT_Q4_KX8: common.h, repack.c) against any number of activation rows.
+ * With several rows (batched decoding: one token of each of B sequences; prefill) the AVX2
+ * kernels (quant_mm_avx2.c x8q8_group, x8_group, x8q4k_group) are compute-bound, and even one
+ * sequence's Q8_0 / Q4_0 decode on one thread ran 15–40% faster this way on the development
+ * machine (AMD EPYC, Zen 4). Compiled with -mavx512vnni -mavx512vl -mavx512f -mavx2 -mfma -mf16c;
+ * kernels_avx512.c installs them only on a CPU with VNNI and VL.
  *
  *   Q8_0X8: activations are made unsigned once per call (u = x + 128, a byte flip), then per
  *           32-byte chunk and token one vpdpbusd adds Σ u·w of 4 values × 8 rows into int32 lanes
@@ -14,10 +14,16 @@
  *           shared by all tokens.
  *   Q4_0X8: nibbles are already unsigned: per chunk and token two vpdpbusd (low, high nibbles)
  *           against the signed activations; the −8 offset is −8·Σ x as in the AVX2 kernel.
- * Integer sums are exact and the f32 steps are the AVX2 kernels', in the same order, so results
- * are bit for bit theirs (the AVX2 kernels remain the fallback when scratch memory runs out).
+ *   Q4_KX8: per sub-block and token one vpdpbusd per chunk into int32, then the AVX2 kernel's
+ *           float steps (scales, mins); prefill and batched rows only, decode stays AVX2.
+ * One group (8 rows) fills a 256-bit register; for T ≥ 2 two groups share a 512-bit one (the
+ * *_pair kernels: half the instructions per weight byte, +15–30% on prefill at 1 thread).
+ * Integer sums are exact and the f32 steps are the AVX2 kernels', in the same order, so Q8_0 /
+ * Q4_0 results are bit for bit theirs (the AVX2 kernels remain the fallback when scratch memory
+ * runs out); Q4_K ones too at T < 8 (see q4k_pair).
  *
- * Legend: R = weight rows (groups of 8), T = activation rows (tokens), nb = 32-value blocks per row.
+ * Legend: R = weight rows (groups of 8), T = activation rows (tokens), nb = 32-value blocks per
+ * row, nsb = 256-value super-blocks per row (Q4_K), gb = bytes per group of 8 rows.
  */
 #include <immintrin.h>
 #include "native.h"
