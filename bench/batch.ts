@@ -67,7 +67,8 @@ export async function runBatchBench(o: BatchBenchOptions): Promise<void> {
     if (found.path) batched = found.path;
     else o.log(`(llama.cpp batched baseline skipped: ${found.why})`);
   }
-  o.log(`\n## batched decode (native, greedy through generateBatch): ${BATCH} sequences of a ${PP}-token prompt, ${TG} tokens each; aggregate decode tok/s, best of ${reps}`);
+  o.results['batch_isa'] = nb.isa();
+  o.log(`\n## batched decode (native ${nb.isa()} kernels, greedy through generateBatch): ${BATCH} sequences of a ${PP}-token prompt, ${TG} tokens each; aggregate decode tok/s, best of ${reps}`);
   o.log(`${'model'.padEnd(16)} | th | batch ${BATCH} | single | ×single${batched ? ` | llama.cpp ${BATCH} | llama.cpp 1 | ours/llama.cpp ${BATCH}` : ''}`);
   const files: [string, string][] = [
     ['stories15m_q8_0', join(ROOT, 'tests', 'fixtures', 'gguf', 'stories15M-Q8_0.gguf')],

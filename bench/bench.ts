@@ -6,7 +6,8 @@
  *   native      the native backend's kernels and models in every dtype at 1 and 2 threads, against
  *               the memory-bandwidth limit (bench/infer.ts; model files cached in bench/.cache/),
  *               and llama.cpp's llama-bench on the same files when it is built
- *               (`bash bench/build-llama-cpp.sh`; --llama-bench=PATH, --no-llama-cpp)
+ *               (`bash bench/build-llama-cpp.sh`; --llama-bench=PATH, --no-llama-cpp); every row
+ *               names its ISA (--isa=avx2,avx512 runs each row with both kernel sets)
  *   batch       batched decoding through generateBatch: aggregate decode tokens/s of 16 sequences and
  *               of one, on the stories15M-shaped Q8_0 fixture and a stories110M-shaped Q8_0 file,
  *               next to llama.cpp's llama-batched-bench on the same file (bench/batch.ts;
@@ -21,7 +22,8 @@
  *               (rm_train_pairs_s, rm_score_dialogs_s)
  *
  * Flags: --json (end with one JSON line holding every figure), --quick (fewer repetitions, small
- * models only), --big (add Llama-2-7B: writes ~30 GB of model files on first use), --only
+ * models only), --big (add Llama-2-7B: writes ~30 GB of model files on first use), --isa=LIST
+ * (native kernel sets for the native section, default the best this CPU has), --only
  * <sections> (comma-separated names from the list above; default all).
  * Figures are medians over repetitions; the machine is noisy, so compare ratios taken in one run.
  */
@@ -30,14 +32,14 @@ import { dirname, join } from 'node:path';
 import { preset, type LlamaConfig } from '../src/model/config.js';
 import { Model } from '../src/model/forward.js';
 import { refBackend } from '../src/backend/ref.js';
-import { nativeBackend } from '../src/backend/native.js';
+import { nativeBackend, type NativeIsa } from '../src/backend/native.js';
 import type { Backend } from '../src/backend/types.js';
 import { initModelWeights } from '../src/train/params.js';
 import { readGgufModel } from '../src/formats/gguf.js';
 import { Tokenizer } from '../src/tokenizer/tokenizer.js';
 import { generateStories } from '../src/data/stories.js';
 import type { ModelWeights } from '../src/model/weights.js';
-import { runInferenceBench } from './infer.js';
+import { parseIsas, runInferenceBench } from './infer.js';
 import { runRewardBench, runTrainBench } from './train.js';
 import { runBatchBench } from './batch.js';
 import { runServeBench } from './serve.js';
@@ -53,6 +55,14 @@ for (const s of only) {
     process.stderr.write(`error: --only expects a comma-separated list of ${SECTIONS.join(', ')}; found "${s}"\n`);
     process.exit(1);
   }
+}
+let ISAS: NativeIsa[] | undefined;
+try {
+  const isaArg = argv.find((a) => a.startsWith('--isa='))?.slice(6);
+  ISAS = isaArg !== undefined && nativeBackend ? parseIsas(nativeBackend, isaArg) : undefined;
+} catch (e) {
+  process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
 }
 const JSON_OUT = args.has('--json');
 const QUICK = args.has('--quick');
@@ -167,6 +177,7 @@ async function main(): Promise<void> {
   if (only.has('inference')) inferenceSection();
   if (only.has('native')) runInferenceBench({
     quick: QUICK, big: args.has('--big'), threads: [1, 2], log, results,
+    isas: ISAS,
     llamaCpp: argv.find((a) => a.startsWith('--llama-bench='))?.slice(14) ?? !args.has('--no-llama-cpp'),
   });
   if (only.has('batch')) await runBatchBench({

@@ -1,10 +1,13 @@
 /**
  * The inference benchmark of the native backend (issue 3), run by `npm run bench` (bench.ts) or
- * alone: `node dist/bench/infer.js [--quick] [--big] [--json] [--threads=1,2] [--models=a,b] [--dtypes=Q4_0,…]`
- * (--models / --dtypes pick rows of the model table, e.g. --models=llama2-7b --dtypes=Q4_0;
- * --no-kernels skips the kernel table but for the read bandwidth; llama.cpp's llama-bench, when built
- * (bench/llama-cpp.ts), is timed on the same files right after each row: --llama-bench=PATH picks the
- * binary, --no-llama-cpp skips it).
+ * alone: `node dist/bench/infer.js [--quick] [--big] [--json] [--threads=1,2] [--models=a,b] [--dtypes=Q4_0,…]
+ * [--isa=avx2,avx512]` (--models / --dtypes pick rows of the model table, e.g. --models=llama2-7b
+ * --dtypes=Q4_0; --isa runs every row and kernel once per named kernel set of the native backend,
+ * back to back in one process, default: the best this CPU has; --no-kernels skips the kernel table
+ * but for the read bandwidth; llama.cpp's llama-bench, when built (bench/llama-cpp.ts), is timed on
+ * the same files right after each row: --llama-bench=PATH picks the binary, --no-llama-cpp skips it).
+ * Every row names the ISA it ran (the `isa` column; JSON keys `<model>_<dtype>_<isa>_<figure>_<n>t`,
+ * values `isa` / `isas`).
  *
  *   machine   read bandwidth (Σx over 256 MiB, four rows at a time like a matvec), matvec GB/s per weight dtype (T = 1, 96 MiB of
  *             weights), f32 GEMM GFLOP/s (512³) and prefill-matmul GFLOP/s (T = 128, 4096×4096)
@@ -22,7 +25,7 @@
 import { randomFillSync } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { nativeBackend, nativeLoadError, type NativeBackend } from '../src/backend/native.js';
+import { nativeBackend, nativeLoadError, type NativeBackend, type NativeIsa } from '../src/backend/native.js';
 import { q8RoundingBound } from '../src/backend/q8act.js';
 import { Model } from '../src/model/forward.js';
 import { readGgufModel } from '../src/formats/gguf.js';
@@ -31,6 +34,7 @@ import type { ModelWeights } from '../src/model/weights.js';
 import { ensureModelFile, MODEL_LABEL, type BenchModel } from './model-files.js';
 import { rand } from './util.js';
 import { findLlamaBench, runLlamaBench } from './llama-cpp.js';
+import { Llama2Error } from '../src/util/errors.js';
 
 export interface InferBenchOptions {
   quick: boolean;
@@ -39,6 +43,8 @@ export interface InferBenchOptions {
   models?: string[];
   dtypes?: string[];
   threads: number[];
+  /** native kernel sets to run every row with, back to back; empty/undefined = the one in use */
+  isas?: NativeIsa[];
   log: (line: string) => void;
   /** figures for the final JSON line */
   results: Record<string, number | string>;
@@ -52,7 +58,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const key = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '_');
 
 /** seconds per call: the best of the repetitions within `budgetMs` (after one warm-up call) */
-function time(fn: () => void, budgetMs: number): number {
+export function time(fn: () => void, budgetMs: number): number {
   fn();
   const ts: number[] = [];
   const end = performance.now() + budgetMs;
@@ -65,7 +71,7 @@ function time(fn: () => void, budgetMs: number): number {
 }
 
 /** random valid weights (N, K): random bytes with sane f16 scales, or random floats */
-function randomWeight(dtype: DType, N: number, K: number): WeightTensor {
+export function randomWeight(dtype: DType, N: number, K: number): WeightTensor {
   const { blockSize, typeSize } = DTYPE_LAYOUT[dtype];
   const data = new Uint8Array((N * K / blockSize) * typeSize);
   if (dtype === 'F32') {
@@ -83,7 +89,7 @@ function randomWeight(dtype: DType, N: number, K: number): WeightTensor {
 }
 
 /** checks sampled outputs of y = x·Wᵀ (T rows) against float64 dots of the decoded rows */
-function validate(nb: NativeBackend, what: string, w: WeightTensor, x: Float32Array, y: Float32Array, T: number): void {
+export function validate(nb: NativeBackend, what: string, w: WeightTensor, x: Float32Array, y: Float32Array, T: number): void {
   const [N, K] = w.shape as [number, number];
   const row = new Float32Array(K);
   for (const [t, n] of [[0, 0], [T - 1, N - 1], [T >> 1, N >> 1]] as const) {
@@ -99,25 +105,38 @@ function validate(nb: NativeBackend, what: string, w: WeightTensor, x: Float32Ar
 
 const MATVEC_DTYPES: DType[] = ['F32', 'F16', 'Q8_0', 'Q4_0', 'Q4_K'];
 
-/** read bandwidth, matvec, GEMM and prefill-matmul figures; returns read GB/s per thread count */
+/** the kernel sets to run: o.isas, or the one in use */
+function isasOf(nb: NativeBackend, o: InferBenchOptions): NativeIsa[] {
+  return o.isas?.length ? o.isas : [nb.isa()];
+}
+
+/** read bandwidth, matvec, GEMM and prefill-matmul figures per ISA (columns: thread count × ISA, run
+ * back to back); returns read GB/s per thread count */
 function machineSection(nb: NativeBackend, o: InferBenchOptions): Map<number, number> {
   const { log, results, threads } = o;
+  const isas = isasOf(nb, o);
   const budget = o.quick ? 150 : 500;
-  const cols = threads.map((t) => `${t} thread${t > 1 ? 's' : ''}`.padStart(12)).join(' |');
+  const combos = threads.flatMap((th) => isas.map((isa) => ({ th, isa })));
+  const cols = combos.map(({ th, isa }) => `${isa} ${th}t`.padStart(12)).join(' |');
   const W = 50;
-  log(`\n## kernels (native ${nb.isa()}): best of repetitions`);
+  log(`\n## kernels (native; columns: ISA and threads): best of repetitions`);
   log(`${'kernel'.padEnd(W)} |${cols}`);
-  log(`${'-'.repeat(W)}-|${threads.map(() => '-'.repeat(12)).join('-|')}`);
+  log(`${'-'.repeat(W)}-|${combos.map(() => '-'.repeat(12)).join('-|')}`);
   const row = (label: string, vals: string[]) => log(`${label.padEnd(W)} |${vals.map((v) => v.padStart(12)).join(' |')}`);
+  /** one cell per (threads, ISA): f runs with both selected */
+  const cells = (f: (th: number, isa: NativeIsa) => string) => combos.map(({ th, isa }) => {
+    nb.setIsa(isa);
+    nb.setThreads(th);
+    return f(th, isa);
+  });
 
   const bw = new Map<number, number>();
   const probe = new Float32Array((256 << 20) / 4).fill(0.5);
   if (nb.readProbe(probe, 1) !== probe.length * 0.5) throw new Error('read probe: wrong sum');
-  row('read bandwidth, 256 MiB (GB/s)', threads.map((th) => {
-    nb.setThreads(th);
+  row('read bandwidth, 256 MiB (GB/s)', cells((th) => {
     const gbs = probe.byteLength / time(() => nb.readProbe(probe, 1), budget) / 1e9;
-    bw.set(th, gbs);
-    results[`read_bw_gb_s_${th}t`] = round(gbs);
+    bw.set(th, Math.max(gbs, bw.get(th) ?? 0));
+    results[`read_bw_gb_s_${th}t`] = round(bw.get(th)!);
     return gbs.toFixed(1);
   }));
 
@@ -128,13 +147,11 @@ function machineSection(nb: NativeBackend, o: InferBenchOptions): Map<number, nu
     const w = randomWeight(dtype, N, K);
     const x = rand(K, 5);
     const y = new Float32Array(N);
-    nb.setThreads(threads[threads.length - 1]!);
-    nb.matmul(y, x, w, 1);
-    validate(nb, `matvec ${dtype}`, w, x, y, 1);
-    row(`matvec ${dtype} ${N}×${K}, 96 MiB (GB/s, % of read)`, threads.map((th) => {
-      nb.setThreads(th);
+    row(`matvec ${dtype} ${N}×${K}, 96 MiB (GB/s, % of read)`, cells((th, isa) => {
+      nb.matmul(y, x, w, 1);
+      validate(nb, `matvec ${dtype} (${isa})`, w, x, y, 1);
       const gbs = w.data.length / time(() => nb.matmul(y, x, w, 1), budget) / 1e9;
-      results[`matvec_${key(dtype)}_gb_s_${th}t`] = round(gbs);
+      results[`matvec_${key(dtype)}_${isa}_gb_s_${th}t`] = round(gbs);
       return `${gbs.toFixed(1)} ${((100 * gbs) / bw.get(th)!).toFixed(0)}%`;
     }));
   }
@@ -142,10 +159,9 @@ function machineSection(nb: NativeBackend, o: InferBenchOptions): Map<number, nu
   {
     const M = 512;
     const a = rand(M * M, 1), b = rand(M * M, 2), c = new Float32Array(M * M);
-    row('gemm f32 512×512×512 (GFLOP/s)', threads.map((th) => {
-      nb.setThreads(th);
+    row('gemm f32 512×512×512 (GFLOP/s)', cells((th, isa) => {
       const gf = (2 * M ** 3) / time(() => nb.gemm(c, a, b, M, M, M, 'NT', false), budget) / 1e9;
-      results[`gemm_f32_512_gflops_${th}t`] = round(gf, 1);
+      results[`gemm_f32_512_${isa}_gflops_${th}t`] = round(gf, 1);
       return gf.toFixed(1);
     }));
   }
@@ -154,13 +170,11 @@ function machineSection(nb: NativeBackend, o: InferBenchOptions): Map<number, nu
     const w = randomWeight(dtype, K, K);
     const x = rand(Tp * K, 6);
     const y = new Float32Array(Tp * K);
-    nb.setThreads(threads[threads.length - 1]!);
-    nb.matmul(y, x, w, Tp);
-    validate(nb, `prefill matmul ${dtype}`, w, x, y, Tp);
-    row(`prefill matmul ${dtype} T=${Tp} 4096×4096 (GFLOP/s)`, threads.map((th) => {
-      nb.setThreads(th);
+    row(`prefill matmul ${dtype} T=${Tp} 4096×4096 (GFLOP/s)`, cells((th, isa) => {
+      nb.matmul(y, x, w, Tp);
+      validate(nb, `prefill matmul ${dtype} (${isa})`, w, x, y, Tp);
       const gf = (2 * Tp * K * K) / time(() => nb.matmul(y, x, w, Tp), budget) / 1e9;
-      results[`prefill_matmul_${key(dtype)}_gflops_${th}t`] = round(gf, 1);
+      results[`prefill_matmul_${key(dtype)}_${isa}_gflops_${th}t`] = round(gf, 1);
       return gf.toFixed(1);
     }));
   }
@@ -205,10 +219,12 @@ function plans(o: InferBenchOptions): ModelPlan[] {
 
 function modelSection(nb: NativeBackend, o: InferBenchOptions): void {
   const { log, results, threads } = o;
+  const isas = isasOf(nb, o);
   const P = 128;
   log(`\n## inference (native, memory-mapped random-weight GGUF files): prefill = ${P}-token prompt, decode = from an empty cache; tok/s, ${o.quick ? 'best of 2 runs' : 'best of 2-3 runs'}`);
   log('limit = read bandwidth ÷ weight bytes per token; share = decode ÷ limit, with the bandwidth measured again right after');
   log('each row\'s decode (64 MiB, best of 3): the machine\'s load drifts during a run, the probe of the kernel table may be minutes old');
+  if (isas.length > 1) log(`every row runs once per ISA (${isas.join(', ')}), the repetitions alternating between them`);
   const probe = new Float32Array((64 << 20) / 4).fill(0.5);
   let llamaBench: string | undefined;
   if (o.llamaCpp) {
@@ -217,8 +233,8 @@ function modelSection(nb: NativeBackend, o: InferBenchOptions): void {
     else log(`(llama.cpp baseline skipped: ${found.why})`);
   }
   const versus: string[] = [];
-  log(`${'model'.padEnd(16)} | ${'dtype'.padEnd(5)} | ${'MB/token'.padStart(8)} | ${threads.map((t) => `prefill ${t}t | decode ${t}t | share ${t}t`).join(' | ')}`);
-  log(`${'-'.repeat(16)}-|-------|----------|${threads.map(() => '-----------|-------------|---------').join('-|')}`);
+  log(`${'model'.padEnd(16)} | ${'dtype'.padEnd(5)} | ${'isa'.padEnd(6)} | ${'MB/token'.padStart(8)} | ${threads.map((t) => `prefill ${t}t | decode ${t}t | share ${t}t`).join(' | ')}`);
+  log(`${'-'.repeat(16)}-|-------|--------|----------|${threads.map(() => '-----------|-------------|---------').join('-|')}`);
   for (const plan of plans(o)) {
     for (const dtype of plan.dtypes) {
       const made = ensureModelFile(plan.model, dtype, (p) => log(`(writing ${p} with random weights …)`));
@@ -232,66 +248,85 @@ function modelSection(nb: NativeBackend, o: InferBenchOptions): void {
       const prompt = Array.from({ length: P }, (_, i) => 1 + ((i * 7919) % (config.vocab_size - 1)));
       const name = `${key(plan.model)}_${key(dtype)}`;
       results[`${name}_load_ms`] = round(loadMs, 0);
-      const cells: string[] = [];
+      const cells = new Map<NativeIsa, string[]>(isas.map((isa) => [isa, []]));
       for (const th of threads) {
         nb.setThreads(th);
         model.step(prompt.slice(0, 8), model.newCache(16), 'last'); // warm-up: touches every weight page
-        const pre: number[] = [];
-        const dec: number[] = [];
+        const pre = new Map<NativeIsa, number[]>(isas.map((isa) => [isa, []]));
+        const dec = new Map<NativeIsa, number[]>(isas.map((isa) => [isa, []]));
         // one cache, emptied before each run (as llama-bench does): a fresh one would add the
         // first-touch page faults of its memory to the timing
         const cache = model.newCache();
         for (let r = 0; r < plan.reps; r++) {
-          if (plan.prefill) {
+          for (const isa of isas) {
+            nb.setIsa(isa);
+            if (plan.prefill) {
+              cache.length = 0;
+              const a = performance.now();
+              model.step(prompt, cache, 'last');
+              pre.get(isa)!.push(P / ((performance.now() - a) / 1000));
+            }
             cache.length = 0;
+            let id = 1;
             const a = performance.now();
-            model.step(prompt, cache, 'last');
-            pre.push(P / ((performance.now() - a) / 1000));
+            for (let i = 0; i < plan.decode; i++) {
+              const logits = model.step([id], cache, 'last');
+              id = 1 + (Math.floor(Math.abs(logits[0]!) * 1e6) % (config.vocab_size - 1));
+            }
+            dec.get(isa)!.push(plan.decode / ((performance.now() - a) / 1000));
           }
-          cache.length = 0;
-          let id = 1;
-          const a = performance.now();
-          for (let i = 0; i < plan.decode; i++) {
-            const logits = model.step([id], cache, 'last');
-            id = 1 + (Math.floor(Math.abs(logits[0]!) * 1e6) % (config.vocab_size - 1));
-          }
-          dec.push(plan.decode / ((performance.now() - a) / 1000));
         }
-        // best of the repetitions: on a shared machine a neighbour's burst only ever slows a run down
-        const p = pre.length ? Math.max(...pre) : NaN, d = Math.max(...dec);
         let near = 0;
         for (let r = 0; r < 3; r++) {
           const a = performance.now();
           nb.readProbe(probe, 1);
           near = Math.max(near, probe.byteLength / ((performance.now() - a) / 1000) / 1e9);
         }
-        const share = d / (near * 1e9 / bytes);
         results[`${name}_read_bw_gb_s_${th}t`] = round(near);
-        results[`${name}_prefill_tok_s_${th}t`] = round(p, 1);
-        results[`${name}_decode_tok_s_${th}t`] = round(d, 1);
-        results[`${name}_prefill_tok_s_${th}t_median`] = round(pre.length ? median(pre) : NaN, 1);
-        results[`${name}_decode_tok_s_${th}t_median`] = round(median(dec), 1);
-        results[`${name}_decode_bw_share_${th}t`] = round(share, 3);
-        cells.push(`${p.toFixed(1).padStart(10)} | ${d.toFixed(1).padStart(11)} | ${(100 * share).toFixed(0).padStart(6)}%`);
-        if (llamaBench) {
-          // same file, same thread count, same prompt length and decode count, minutes apart at most
-          const lc = runLlamaBench(llamaBench, made.path, th, P, plan.decode, Math.max(plan.reps, 2));
+        // same file, same thread count, same prompt length and decode count, minutes apart at most
+        const lc = llamaBench ? runLlamaBench(llamaBench, made.path, th, P, plan.decode, Math.max(plan.reps, 2)) : undefined;
+        if (lc) {
           results[`${name}_llamacpp_prefill_tok_s_${th}t`] = round(lc.prefill, 1);
           results[`${name}_llamacpp_decode_tok_s_${th}t`] = round(lc.decode, 1);
-          results[`${name}_vs_llamacpp_prefill_${th}t`] = round(p / lc.prefill, 3);
-          results[`${name}_vs_llamacpp_decode_${th}t`] = round(d / lc.decode, 3);
-          versus.push(`${MODEL_LABEL[plan.model].padEnd(16)} | ${dtype.padEnd(5)} | ${String(th).padStart(2)} | ${p.toFixed(1).padStart(9)} | ${lc.prefill.toFixed(1).padStart(9)} | ${(p / lc.prefill).toFixed(2).padStart(5)}× | ${d.toFixed(1).padStart(9)} | ${lc.decode.toFixed(1).padStart(9)} | ${(d / lc.decode).toFixed(2).padStart(5)}×`);
+        }
+        for (const isa of isas) {
+          // best of the repetitions: on a shared machine a neighbour's burst only ever slows a run down
+          const pi = pre.get(isa)!, di = dec.get(isa)!;
+          const p = pi.length ? Math.max(...pi) : NaN, d = Math.max(...di);
+          const share = d / (near * 1e9 / bytes);
+          const k = `${name}_${isa}`;
+          results[`${k}_prefill_tok_s_${th}t`] = round(p, 1);
+          results[`${k}_decode_tok_s_${th}t`] = round(d, 1);
+          results[`${k}_prefill_tok_s_${th}t_median`] = round(pi.length ? median(pi) : NaN, 1);
+          results[`${k}_decode_tok_s_${th}t_median`] = round(median(di), 1);
+          results[`${k}_decode_bw_share_${th}t`] = round(share, 3);
+          cells.get(isa)!.push(`${p.toFixed(1).padStart(10)} | ${d.toFixed(1).padStart(11)} | ${(100 * share).toFixed(0).padStart(6)}%`);
+          if (lc) {
+            results[`${k}_vs_llamacpp_prefill_${th}t`] = round(p / lc.prefill, 3);
+            results[`${k}_vs_llamacpp_decode_${th}t`] = round(d / lc.decode, 3);
+            versus.push(`${MODEL_LABEL[plan.model].padEnd(16)} | ${dtype.padEnd(5)} | ${isa.padEnd(6)} | ${String(th).padStart(2)} | ${p.toFixed(1).padStart(9)} | ${lc.prefill.toFixed(1).padStart(9)} | ${(p / lc.prefill).toFixed(2).padStart(5)}× | ${d.toFixed(1).padStart(9)} | ${lc.decode.toFixed(1).padStart(9)} | ${(d / lc.decode).toFixed(2).padStart(5)}×`);
+          }
         }
       }
-      log(`${MODEL_LABEL[plan.model].padEnd(16)} | ${dtype.padEnd(5)} | ${(bytes / 1e6).toFixed(1).padStart(8)} | ${cells.join(' | ')}`);
+      for (const isa of isas) log(`${MODEL_LABEL[plan.model].padEnd(16)} | ${dtype.padEnd(5)} | ${isa.padEnd(6)} | ${(bytes / 1e6).toFixed(1).padStart(8)} | ${cells.get(isa)!.join(' | ')}`);
     }
   }
   if (versus.length) {
     log(`\n## against llama.cpp (${llamaBench}), measured right after each of our rows on the same file; tok/s, best of the repetitions`);
-    log(`${'model'.padEnd(16)} | dtype | th | prefill   | llama.cpp | ratio  | decode    | llama.cpp | ratio`);
-    log(`${'-'.repeat(16)}-|-------|----|-----------|-----------|--------|-----------|-----------|-------`);
+    log(`${'model'.padEnd(16)} | dtype | isa    | th | prefill   | llama.cpp | ratio  | decode    | llama.cpp | ratio`);
+    log(`${'-'.repeat(16)}-|-------|--------|----|-----------|-----------|--------|-----------|-----------|-------`);
     for (const line of versus) log(line);
   }
+}
+
+/** the --isa list checked against what this CPU supports (a Llama2Error naming the flag otherwise) */
+export function parseIsas(nb: NativeBackend, list: string): NativeIsa[] {
+  const have = nb.supportedIsas();
+  const isas = list.split(',').filter(Boolean);
+  for (const isa of isas) {
+    if (!(have as string[]).includes(isa)) throw new Llama2Error(`--isa: expected a comma-separated list of ${have.join(', ')} (the kernel sets this CPU supports); found "${isa}"`);
+  }
+  return isas as NativeIsa[];
 }
 
 export function runInferenceBench(o: InferBenchOptions & { kernels?: boolean }): void {
@@ -300,29 +335,42 @@ export function runInferenceBench(o: InferBenchOptions & { kernels?: boolean }):
     o.log(`\n## native inference: skipped, the addon is not available (${nativeLoadError})`);
     return;
   }
-  const before = nb.threads();
+  const before = nb.threads(), beforeIsa = nb.isa();
+  const isas = isasOf(nb, o);
+  o.results['isa'] = beforeIsa;
+  o.results['isas'] = isas.join(',');
+  o.log(`\nnative kernel sets: ${isas.join(', ')} (this CPU supports ${nb.supportedIsas().join(', ')}; the default is ${beforeIsa})`);
   try {
     if (o.kernels === false) readBandwidth(nb, o);
     else machineSection(nb, o);
     modelSection(nb, o);
   } finally {
     nb.setThreads(before);
+    nb.setIsa(beforeIsa);
   }
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const args = process.argv.slice(2);
   const results: Record<string, number | string> = {};
-  runInferenceBench({
-    quick: args.includes('--quick'),
-    big: args.includes('--big'),
-    models: args.find((a) => a.startsWith('--models='))?.slice(9).split(',').filter(Boolean),
-    dtypes: args.find((a) => a.startsWith('--dtypes='))?.slice(9).split(',').filter(Boolean),
-    threads: (args.find((a) => a.startsWith('--threads='))?.slice(10) ?? '1,2').split(',').map(Number),
-    log: (l) => process.stdout.write(l + '\n'),
-    results,
-    kernels: !args.includes('--no-kernels'),
-    llamaCpp: args.find((a) => a.startsWith('--llama-bench='))?.slice(14) ?? !args.includes('--no-llama-cpp'),
-  });
+  const isaArg = args.find((a) => a.startsWith('--isa='))?.slice(6);
+  try {
+    runInferenceBench({
+      quick: args.includes('--quick'),
+      big: args.includes('--big'),
+      models: args.find((a) => a.startsWith('--models='))?.slice(9).split(',').filter(Boolean),
+      dtypes: args.find((a) => a.startsWith('--dtypes='))?.slice(9).split(',').filter(Boolean),
+      threads: (args.find((a) => a.startsWith('--threads='))?.slice(10) ?? '1,2').split(',').map(Number),
+      isas: isaArg !== undefined && nativeBackend ? parseIsas(nativeBackend, isaArg) : undefined,
+      log: (l) => process.stdout.write(l + '\n'),
+      results,
+      kernels: !args.includes('--no-kernels'),
+      llamaCpp: args.find((a) => a.startsWith('--llama-bench='))?.slice(14) ?? !args.includes('--no-llama-cpp'),
+    });
+  } catch (e) {
+    if (!(e instanceof Llama2Error)) throw e;
+    process.stderr.write(`error: ${e.message}\n`);
+    process.exit(1);
+  }
   if (args.includes('--json')) process.stdout.write(JSON.stringify(results) + '\n');
 }

@@ -2,9 +2,13 @@
  * The AVX-512F additions to the AVX2 table (this file is compiled with -mavx512f -mavx2 -mfma
  * -mf16c and only called after dispatch.c found AVX-512F): a 6×32 GEMM micro-kernel, the same
  * structure as the AVX2 one (kernels_avx2.c) with 16-float registers; and, on a CPU with AVX-512
- * VNNI and VL, the VNNI kernels of the regrouped Q8_0 / Q4_0 layouts (quant_vnni.c: 256-bit
+ * VNNI and VL, the VNNI kernels of the regrouped Q8_0 / Q4_0 / Q4_K layouts (quant_vnni.c:
  * vpdpbusd, one instruction per 32 multiply-adds where AVX2 needs five). Everything else stays
  * AVX2. The scalar twin of the tile is gemm_tile_scalar in kernels_scalar.c.
+ * Measured and not kept on the development machine (Zen 4, which runs 512-bit FMAs as two 256-bit
+ * halves; bench/ab.ts): 512-bit F32/F16/BF16 dot products for decode (0.93–1.0×: decode there is
+ * at the memory-bandwidth limit), and the AVX2 4×24 tile in place of this 6×32 one (1.02–1.05×,
+ * but then no test on such a machine would run the 6×32 tile that full-width AVX-512 CPUs need).
  */
 #include <immintrin.h>
 #include "common.h"

@@ -179,7 +179,10 @@ for (const tg of targets) {
       const nb = nativeBackend!;
       for (const dtype of ['Q4_0', 'Q8_0', 'Q4_K'] as const) {
         const [k1, k2] = ksFor(dtype);
-        const cases: Array<[number, number, number]> = [[8, k1, 1], [16, k2, 2], [40, k1, 5], [24, k2, 9], [160, 1536, 1], [40, 1536, 9], [8, k2, 33]];
+        // group pairs (two groups per 512-bit register under VNNI) with an odd group left over, and
+        // token tiles of every width: 40 rows = 2 pairs + 1 group; T = 17 = 8 + 8 + 1 (Q4_K: 4·4 + 1)
+        const cases: Array<[number, number, number]> = [[8, k1, 1], [16, k2, 2], [40, k1, 5], [24, k2, 9], [160, 1536, 1], [40, 1536, 9], [8, k2, 33],
+          [40, k2, 17], [32, k1, 7]];
         for (const [ci, [N, K, T]] of cases.entries()) {
           for (const source of ['quantized', 'random'] as const) {
             const key = `${dtype} N=${N} K=${K} T=${T} ${source} regrouped`;

@@ -17,6 +17,8 @@
  * starts) the reference attention for packed rows. This file holds no kernel code.
  */
 import { availableParallelism } from 'node:os';
+import { createRequire } from 'node:module';
+import { resolve } from 'node:path';
 import { addonLoadError, rawAddon } from '../util/addon.js';
 import type { AdamWUpdate, AttnShape, Backend, GemmLayout, PreparedModel, PreparedModelInput } from './types.js';
 import { refBackend } from './ref.js';
@@ -262,6 +264,19 @@ function load(): { backend: NativeBackend | null; error: string | null } {
 }
 
 const loaded = load();
+
+/**
+ * Another build of the addon (the .node file at `path`) behind the same interface, loaded beside
+ * the default one: for timing two builds against each other in one process (bench/ab.ts). Each
+ * copy has its own thread pool and kernel tables. Throws when the file does not load.
+ *
+ *   const base = loadNativeBackendFrom('/tmp/base.node'); base.setThreads(1);
+ */
+export function loadNativeBackendFrom(path: string): NativeBackend {
+  const backend = wrap(createRequire(import.meta.url)(resolve(path)) as Addon);
+  backend.setThreads(Math.max(1, Math.min(256, availableParallelism())));
+  return backend;
+}
 
 /** The native backend, or null when the addon could not be loaded (see nativeLoadError). */
 export const nativeBackend: NativeBackend | null = loaded.backend;
