@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 S1=${1:-runs/stage1}
 R=${2:-runs/rlhf}
-L="node dist/src/cli/main.js"
+L=${LLAMA2:-"node dist/src/cli/main.js"}
 SFT="$S1/sft-s1/latest"
 mkdir -p "$R"
 done_() { [ -s "$1" ]; }
@@ -29,7 +29,7 @@ done_ "$R/sft-helpful-only.json" || $L sft --init "$S1/base/latest" --data "$R/w
 prefs() { # out, prompts, seed, batch, "A,B" model pairs... (each pair answers every prompt once, at temperature 0.7)
   local out=$1 prompts=$2 seed=$3 batch=$4
   shift 4
-  done_ "$out.done" && return
+  [ -e "$out.done" ] && return
   rm -f "$out"
   local k=0
   for pair in "$@"; do
@@ -64,17 +64,24 @@ done_ "$R/rs1.json" || $L rlhf rs --policy "$SFT" "${RMS[@]}" --prompts "$R/prom
   --sweep-temperatures 0.6,0.8,1.0,1.2,1.4 --out-dir "$R/rs1" --overwrite --quiet --json > "$R/rs1.json"
 evaluate "$R/rs1/sft/latest" "$R/eval.rs1.json"
 evaluate "$SFT" "$R/eval.sft.json"
+# the same at T = 0.6, where the sweep's gold-of-best is highest
+done_ "$R/rs1-t06/report.json" || $L rlhf rs --policy "$SFT" "${RMS[@]}" --prompts "$R/prompts.rl.jsonl" --k 4 --temperature 0.6 \
+  --out-dir "$R/rs1-t06" --overwrite --quiet --json > "$R/rs1-t06.json"
+evaluate "$R/rs1-t06/sft/latest" "$R/eval.rs1-t06.json"
 
 # PPO on top of the RS model, and the same without the KL penalty
-ppo_() { # name, flags...
-  local n=$1
-  shift
-  done_ "$R/$n.json" || $L rlhf ppo --policy "$R/rs1/sft/latest" "${RMS[@]}" --prompts "$R/prompts.rl.jsonl" \
+ppo_() { # name, policy, flags...
+  local n=$1 policy=$2
+  shift 2
+  done_ "$R/$n.json" || $L rlhf ppo --policy "$policy" "${RMS[@]}" --prompts "$R/prompts.rl.jsonl" \
     --eval-prompts "$R/world/prompts.test.jsonl" --eval-n 300 --out-dir "$R/$n" --overwrite --quiet --json "$@" > "$R/$n.json"
   evaluate "$R/$n/latest" "$R/eval.$n.json"
 }
-ppo_ ppo1 --steps 60 --eval-every 10
-ppo_ ppo1-beta0 --steps 60 --eval-every 10 --beta 0
+ppo_ ppo1 "$R/rs1/sft/latest" --steps 60 --eval-every 10
+ppo_ ppo1-beta0 "$R/rs1/sft/latest" --steps 60 --eval-every 10 --beta 0
+# ten times the learning rate, from the T = 0.6 RS model: where the proxy reward moves
+ppo_ ppo2 "$R/rs1-t06/sft/latest" --steps 60 --eval-every 10 --lr 1e-4
+ppo_ ppo2-beta0 "$R/rs1-t06/sft/latest" --steps 60 --eval-every 10 --lr 1e-4 --beta 0
 
 # distribution shift: a batch from the RS model (against the SFT model and the helpful-only variant);
 # the batch-1 reward model on it, then retrained on both batches
@@ -83,6 +90,6 @@ prefs "$R/prefs.test.b2.jsonl" "$R/world/prompts.test.jsonl" 4 2 "${B2[@]}"
 done_ "$R/rm-helpful.on-b2.json" || $L reward eval --model "$R/rm-helpful/latest" --data "$R/prefs.test.b2.jsonl" --json | tail -1 > "$R/rm-helpful.on-b2.json"
 head -3000 "$R/prompts.prefs.jsonl" > "$R/prompts.prefs.b2.jsonl"
 prefs "$R/prefs.b2.jsonl" "$R/prompts.prefs.b2.jsonl" 5 2 "${B2[@]}"
-done_ "$R/rm-helpful-b12.json" || $L reward train --init "$SFT" --data "$R/prefs.b1.jsonl,$R/prefs.b2.jsonl" --kind helpful --out-dir "$R/rm-helpful-b12" --overwrite --quiet --json > "$R/rm-helpful-b12.json"
+done_ "$R/rm-helpful-b12.json" || $L reward train --resume --init "$SFT" --data "$R/prefs.b1.jsonl,$R/prefs.b2.jsonl" --kind helpful --out-dir "$R/rm-helpful-b12" --quiet --json > "$R/rm-helpful-b12.json"
 done_ "$R/rm-helpful-b12.on-b2.json" || $L reward eval --model "$R/rm-helpful-b12/latest" --data "$R/prefs.test.b2.jsonl" --json | tail -1 > "$R/rm-helpful-b12.on-b2.json"
 echo "results in $R"
