@@ -25,6 +25,7 @@ import { readTokenizerJson } from '../src/tokenizer/load.js';
 import { f32Tensor, toFloat32, type DType, type WeightTensor } from '../src/tensor.js';
 import type { LoadedModel } from '../src/formats/types.js';
 import { Llama2Error } from '../src/util/errors.js';
+import { scoreLlamaCpp } from '../src/cli/perplexity.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'llama2-export-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
@@ -204,4 +205,30 @@ test('CLI: a training run directory stands for its latest checkpoint; --json sum
   assert.match(bad.stderr, /^error: --to: expected one of gguf, hf, meta, llama2c, found "onnx"\n$/);
   const missing = runCli(['export', '--model', run, '--out', out]);
   assert.match(missing.stderr, /^error: export: --to is required/);
+});
+
+test("perplexity --protocol llama.cpp: llama-perplexity's windows (BOS in front, second half scored) against a plain loop", () => {
+  const tok = new Tokenizer(src.vocab!);
+  const text = 'The cat sat on the mat. It was warm, and the dog slept by the door while 42 birds sang. '.repeat(6);
+  const all = tok.encode(text, { bos: true });
+  const ctx = 48;
+  const model = new Model(src.config, src.weights, refBackend);
+  let nll = 0;
+  let count = 0;
+  const V = src.config.vocab_size;
+  for (let c = 0; c + ctx <= all.length; c += ctx) {
+    const win = [tok.bosId, ...all.slice(c + 1, c + ctx)];
+    const lg = model.step(win, model.newCache(ctx), 'all'); // (ctx, V)
+    for (let j = ctx / 2; j <= ctx - 2; j++) {
+      const row = Array.from(lg.subarray(j * V, (j + 1) * V));
+      const m = Math.max(...row);
+      nll += m + Math.log(row.reduce((s, v) => s + Math.exp(v - m), 0)) - row[win[j + 1]!]!;
+      count++;
+    }
+  }
+  const r = scoreLlamaCpp(model, tok.bosId, all, ctx);
+  assert.equal(r.tokens, Math.floor(all.length / ctx) * (ctx / 2 - 1));
+  assert.equal(r.tokens, count);
+  assert.ok(Math.abs(r.nll - nll) < 1e-6 * count, `nll ${r.nll} vs ${nll}`);
+  assert.throws(() => scoreLlamaCpp(model, tok.bosId, all.slice(0, 2 * ctx - 1), ctx), /needs at least 2 × --ctx = 96/);
 });

@@ -165,7 +165,9 @@ function writeDirAtomic(out: string, build: (tmp: string) => void): void {
 /**
  * The Llama-2 chat format (chat/format.ts) as a Jinja chat template, for transformers'
  * apply_chat_template (TRL, vLLM's chat endpoint): the system prompt folded into the first user
- * message, texts stripped, BOS before each [INST] and EOS after each answer.
+ * message, which is then stripped, as every other text; BOS before each [INST] and EOS after each
+ * answer. Tokenized the way transformers' LlamaTokenizer does (text between special tokens encoded
+ * on its own), it gives renderDialog's ids; scripts/check-export-hf.py checks that with jinja2.
  */
 export const LLAMA2_CHAT_TEMPLATE =
   "{% if messages[0]['role'] == 'system' %}{% set sys = messages[0]['content'] %}{% set msgs = messages[1:] %}" +
@@ -173,8 +175,8 @@ export const LLAMA2_CHAT_TEMPLATE =
   '{% for m in msgs %}' +
   "{% if (m['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('roles must alternate user, assistant, user, ... after an optional system message') }}{% endif %}" +
   "{% if m['role'] == 'user' %}" +
-  "{% set text = m['content'] | trim %}" +
-  "{% if loop.first and sys is not none %}{% set text = '<<SYS>>\\n' ~ sys ~ '\\n<</SYS>>\\n\\n' ~ text %}{% endif %}" +
+  "{% if loop.first and sys is not none %}{% set text = ('<<SYS>>\\n' ~ sys ~ '\\n<</SYS>>\\n\\n' ~ m['content']) | trim %}" +
+  "{% else %}{% set text = m['content'] | trim %}{% endif %}" +
   "{{ bos_token ~ '[INST] ' ~ text ~ ' [/INST]' }}" +
   "{% else %}{{ ' ' ~ (m['content'] | trim) ~ ' ' ~ eos_token }}{% endif %}" +
   '{% endfor %}';
