@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixture, runCli } from './helpers/cli.js';
 import { loadModelFile } from '../src/formats/load.js';
-import { EXPORT_FORMATS, FORMAT_DTYPES, exportModel, parseExportDType, type ExportDType } from '../src/formats/export.js';
+import { EXPORT_FORMATS, FORMAT_DTYPES, LLAMA2_CHAT_TEMPLATE, exportModel, parseExportDType, type ExportDType } from '../src/formats/export.js';
 import { fallbackDType } from '../src/formats/gguf-writer.js';
 import { openGguf } from '../src/formats/gguf.js';
 import { convertWeight } from '../src/formats/hf.js';
@@ -139,6 +139,7 @@ test('heads: dropped from gguf with a note unless keepHeads, kept by hf and meta
   assert.deepEqual(g.heads, { kept: [], dropped: Object.keys(heads) });
   assert.match(g.notes.join('\n'), /left out the heads score\.weight, v_head\.summary\.weight, v_head\.summary\.bias: llama\.cpp refuses/);
   const gf = openGguf(join(dir, 'h.gguf'));
+  assert.equal(gf.metadata.get('tokenizer.chat_template')?.value, LLAMA2_CHAT_TEMPLATE, 'gguf: chat template embedded');
   assert.ok(![...gf.tensors.keys()].some((n) => n.startsWith('cls.') || n.startsWith('v_head.')), 'gguf: no head tensors');
   gf.close();
 

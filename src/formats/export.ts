@@ -8,7 +8,7 @@
  *   s.files; s.tensor_types; s.notes;
  *
  * What each format gets:
- *   gguf     one file, tokenizer embedded; every dtype below (K-quants fall back per llama.cpp's
+ *   gguf     one file, tokenizer and chat template embedded; every dtype below (K-quants fall back per llama.cpp's
  *            rules when rows are not whole 256-value blocks). Extra heads are left out unless
  *            `keepHeads` (llama.cpp refuses a "llama" file with tensors it does not know).
  *   hf       config.json + model.safetensors, tokenizer.model + tokenizer.json +
@@ -252,6 +252,7 @@ export function exportModel(m: LoadedModel, o: ExportOptions): ExportSummary {
     case 'gguf': {
       types = writeGgufModel(out, m.config, weights, m.vocab, {
         dtype: dtype === undefined ? undefined : DTYPE_OF[dtype], heads: keepHeads, name: o.name ?? basename(m.path).replace(/\.(gguf|bin)$/, ''),
+        chatTemplate: LLAMA2_CHAT_TEMPLATE,
       });
       files.push(out);
       if (m.vocab) tokFiles = ['(embedded)'];
