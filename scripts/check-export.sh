@@ -39,8 +39,8 @@ N_PREDICT=${N_PREDICT:-48}
 CTX=${CTX:-256}
 
 # 1. a chat model: the chat world, ~3 min of pretraining and ~1 min of SFT on 2 cores (kept for reruns)
+[ -f "$work/world/sft.jsonl" ] || llama2 data synth chat --seed 1 --out "$work/world" --sft 3000 --train-prompts 100 --test-prompts 100 >/dev/null
 if [ -z "$model" ]; then
-  [ -f "$work/world/sft.jsonl" ] || llama2 data synth chat --seed 1 --out "$work/world" --sft 3000 --train-prompts 100 --test-prompts 100 >/dev/null
   [ -f "$work/base/latest.json" ] || llama2 pretrain --config configs/chat-base.json --steps=${PRETRAIN_STEPS:-300} --eval-every=0 \
     --ckpt-every=0 --stories-count=4000 --world-docs=8000 --out-dir="$work/base" --quiet >/dev/null
   [ -f "$work/sft/latest.json" ] || llama2 sft --init "$work/base/latest" --data "$work/world/sft.jsonl" --steps ${SFT_STEPS:-150} \
@@ -49,33 +49,40 @@ if [ -z "$model" ]; then
 fi
 echo "model: $model"
 
-# a held-out text for perplexity: chat-world test prompts and their rendered dialogs as prose
+# a text for perplexity: the turns of the chat world's test prompts (not trained on)
 text="$work/heldout.txt"
 node -e '
   const fs = require("fs");
   const lines = fs.readFileSync(process.argv[1], "utf8").trim().split("\n").map((l) => JSON.parse(l));
   const out = [];
   for (const l of lines) for (const m of l.messages ?? []) out.push(m.content);
-  fs.writeFileSync(process.argv[2], out.join("\n\n").slice(0, 40000) + "\n");
-' "${HELDOUT_JSONL:-$work/world/sft.jsonl}" "$text"
+  fs.writeFileSync(process.argv[2], out.join("\n\n") + "\n");
+' "$work/world/prompts.test.jsonl" "$text"
 
 fails=0
 results=()
-prompt='[INST] Spell the word "garden" backwards. [/INST]'
+prompts=('Once upon a time' '[INST] Tell me a story in 2 sentences about Jelly the piglet and a blue whistle. [/INST]'
+  '[INST] How many times does the letter r appear in pear? [/INST]' '[INST] My frog Waffles is silver. [/INST]')
 for dtype in f32 q8_0; do
   gguf="$work/model-$dtype.gguf"
   llama2 export --model "$model" --to gguf --dtype "$dtype" --out "$gguf" --overwrite >/dev/null
 
-  # greedy continuation: llama-simple prints the prompt's pieces then the new ones; llama2 --json gives the new text
-  ours=$(llama2 generate --model "$gguf" --prompt "$prompt" --temperature 0 --max-tokens "$N_PREDICT" --json \
-    | node -e 'let s="";process.stdin.on("data",(d)=>s+=d).on("end",()=>process.stdout.write(JSON.parse(s.trim().split("\n").pop()).text))')
-  theirs=$("$bin/llama-simple" -m "$gguf" -n "$N_PREDICT" "$prompt" 2>/dev/null)
-  theirs_new=${theirs#*"[/INST]"}
-  theirs_new=${theirs_new# } ours=${ours# }   # llama-simple prints the first new piece's space; a decoded text drops it
-  same=false
-  if [ "$theirs_new" = "$ours" ]; then same=true; else fails=$((fails + 1)); fi
-  echo "gguf $dtype greedy: llama2 and llama.cpp identical: $same"
-  [ "$same" = true ] || { echo "  llama2:    $(printf %q "$ours")"; echo "  llama.cpp: $(printf %q "$theirs_new")"; }
+  # greedy continuations: llama-simple prints the prompt's pieces then the new ones; llama2 --json gives the new text
+  same_all=true
+  for prompt in "${prompts[@]}"; do
+    ours=$(llama2 generate --model "$gguf" --prompt "$prompt" --temperature 0 --max-tokens "$N_PREDICT" --json \
+      | node -e 'let s="";process.stdin.on("data",(d)=>s+=d).on("end",()=>process.stdout.write(JSON.parse(s.trim().split("\n").pop()).text))')
+    theirs=$("$bin/llama-simple" -m "$gguf" -n "$N_PREDICT" "$prompt" 2>/dev/null)
+    theirs_new=${theirs#*"$prompt"}   # it prints "<s>", the prompt's pieces, then the new ones
+    theirs_new=${theirs_new# } ours=${ours# }   # llama-simple prints the first new piece's space; a decoded text drops it
+    if [ "$theirs_new" != "$ours" ]; then
+      same_all=false
+      echo "  differs on $(printf %q "$prompt"):"; echo "    llama2:    $(printf %q "$ours")"; echo "    llama.cpp: $(printf %q "$theirs_new")"
+    fi
+  done
+  [ "$same_all" = true ] || fails=$((fails + 1))
+  echo "gguf $dtype greedy (${#prompts[@]} prompts, up to $N_PREDICT tokens): llama2 and llama.cpp identical: $same_all"
+  same=$same_all
 
   # perplexity under llama-perplexity's protocol
   ppl_ours=$(llama2 perplexity --model "$gguf" --file "$text" --ctx "$CTX" --protocol llama.cpp --json \

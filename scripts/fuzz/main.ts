@@ -122,21 +122,24 @@ async function main(): Promise<void> {
   mkdirSync(o.out, { recursive: true });
   const tmp = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'llama2-fuzz-'));
   const results: TargetResult[] = [];
+  const writeReport = () => {
+    results.sort((a, b) => TARGETS.indexOf(a.target) - TARGETS.indexOf(b.target));
+    writeFileSync(join(o.out, 'report.json'), JSON.stringify({ seed: o.seed, date: new Date().toISOString(), results }, null, 2) + '\n');
+  };
   try {
     const queue = [...o.targets];
     await Promise.all(Array.from({ length: Math.min(o.jobs, queue.length) }, async () => {
       for (let t = queue.shift(); t !== undefined; t = queue.shift()) {
         const r = await fuzzTarget(t, o, tmp);
         results.push(r);
+        writeReport(); // after every target, so a long run that is stopped keeps what it finished
         process.stderr.write(`fuzz ${t}: ${r.cases} cases in ${r.seconds.toFixed(0)} s, ${r.findings.length} finding(s)\n`);
       }
     }));
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
-  results.sort((a, b) => TARGETS.indexOf(a.target) - TARGETS.indexOf(b.target));
-  const report = { seed: o.seed, date: new Date().toISOString(), results };
-  writeFileSync(join(o.out, 'report.json'), JSON.stringify(report, null, 2) + '\n');
+  writeReport();
   const rows = results.map((r) => `| ${r.target} | ${r.cases} | ${r.seconds.toFixed(0)} | ${r.outcomes.ok} | ${r.outcomes.error} | ${r.findings.length} |`);
   process.stdout.write(['| target | cases | seconds | read fine | clean error | findings |', '|---|---|---|---|---|---|', ...rows].join('\n') + '\n');
   for (const r of results) for (const f of r.findings) process.stdout.write(`${r.target} #${f.index} ${f.outcome}: ${f.detail}${f.dir ? ` (${f.dir})` : ''}\n`);
