@@ -17,7 +17,7 @@ import { fallbackDType } from '../src/formats/gguf-writer.js';
 import { openGguf } from '../src/formats/gguf.js';
 import { convertWeight } from '../src/formats/hf.js';
 import { quantizeTensor } from '../src/formats/quants.js';
-import { namedHeads, namedWeights, type ModelWeights } from '../src/model/weights.js';
+import { mapWeights, namedHeads, namedWeights, type ModelWeights } from '../src/model/weights.js';
 import { Model } from '../src/model/forward.js';
 import { refBackend } from '../src/backend/ref.js';
 import { Tokenizer } from '../src/tokenizer/tokenizer.js';
@@ -89,7 +89,7 @@ for (const format of EXPORT_FORMATS) {
       const l = logits(back.config, back.weights);
       if (dtype === 'f32') assert.deepEqual(l, REF_LOGITS, `${where}: logits`);
       else {
-        const convertedSrc = logits(src.config, { ...src.weights, ...rebuild(src.weights, (t) => reference(t, format, dtype)) });
+        const convertedSrc = logits(src.config, mapWeights(src.weights, (t) => reference(t, format, dtype)));
         assert.deepEqual(l, convertedSrc, `${where}: logits differ from the converted source's`);
         const d = maxAbsDiff(l, REF_LOGITS);
         assert.ok(d < LOGIT_REL_TOL[dtype] * MAX_LOGIT, `${where}: logits ${d} away from f32 (max |logit| ${MAX_LOGIT})`);
@@ -97,16 +97,6 @@ for (const format of EXPORT_FORMATS) {
       assert.ok(!readdirSync(dir).some((n) => /\.(tmp|old)-\d+$/.test(n)), `${where}: temp files left behind`);
     }
   });
-}
-
-function rebuild(w: ModelWeights, f: (t: WeightTensor) => WeightTensor): ModelWeights {
-  const tok = f(w.tok_embeddings);
-  return {
-    tok_embeddings: tok,
-    layers: w.layers.map((l) => Object.fromEntries(Object.entries(l).map(([k, t]) => [k, f(t)])) as unknown as ModelWeights['layers'][number]),
-    norm: f(w.norm),
-    output: w.output === w.tok_embeddings ? tok : f(w.output),
-  };
 }
 
 test('hf: tokenizer.model, tokenizer.json and the transformers side files (chat template, special tokens)', () => {

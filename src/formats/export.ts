@@ -26,8 +26,8 @@ import { existsSync, mkdirSync, readdirSync, realpathSync, renameSync, rmSync, s
 import { basename, dirname, join, resolve } from 'node:path';
 import { Llama2Error } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { numel, type DType, type WeightTensor } from '../tensor.js';
-import { namedHeads, namedWeights, type ModelWeights } from '../model/weights.js';
+import { numel, type DType } from '../tensor.js';
+import { mapWeights, namedHeads, namedWeights, type ModelWeights } from '../model/weights.js';
 import type { LlamaConfig } from '../model/config.js';
 import type { SpmVocab } from '../tokenizer/vocab.js';
 import { writeLlama2cTokenizer, writeTokenizerJson } from '../tokenizer/load.js';
@@ -97,22 +97,6 @@ function defaultDType(w: ModelWeights, to: ExportFormat): ExportDType | undefine
   if (to === 'gguf') return undefined; // every weight keeps its dtype
   const stored = w.tok_embeddings.dtype.toLowerCase();
   return FORMAT_DTYPES[to].includes(stored as ExportDType) ? (stored as ExportDType) : 'f32';
-}
-
-/** Every language-model weight converted to a float dtype (heads: as hf.ts and meta.ts store them). */
-function convertAll(w: ModelWeights, dtype: HfDType): ModelWeights {
-  const c = (t: WeightTensor) => convertWeight(t, dtype);
-  const tok = c(w.tok_embeddings);
-  return {
-    tok_embeddings: tok,
-    layers: w.layers.map((l) => ({
-      attention_norm: c(l.attention_norm), wq: c(l.wq), wk: c(l.wk), wv: c(l.wv), wo: c(l.wo),
-      ffn_norm: c(l.ffn_norm), w1: c(l.w1), w2: c(l.w2), w3: c(l.w3),
-    })),
-    norm: c(w.norm),
-    output: w.output === w.tok_embeddings ? tok : c(w.output),
-    ...(w.heads ? { heads: Object.fromEntries(Object.entries(w.heads).map(([k, t]) => [k, c(t)])) } : {}),
-  };
 }
 
 function withoutHeads(w: ModelWeights): ModelWeights {
@@ -266,7 +250,7 @@ export function exportModel(m: LoadedModel, o: ExportOptions): ExportSummary {
           writeHfDir(tmp, m.config, weights, { vocab: m.vocab ?? undefined, dtype: fd });
           if (m.vocab) tokFiles = writeHfTokenizerFiles(tmp, m.config, m.vocab);
         } else {
-          weights = convertAll(weights, fd);
+          weights = mapWeights(weights, (t) => convertWeight(t, fd));
           writeMetaDir(tmp, m.config, weights, m.vocab ?? undefined);
           if (m.vocab) tokFiles = ['tokenizer.model'];
         }
