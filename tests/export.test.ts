@@ -163,6 +163,12 @@ test('mistakes: existing output, dtype the format cannot hold, unknown dtype, ex
   assert.throws(() => parseExportDType('q5_k', 'gguf'), /--dtype: expected one of f32, f16, bf16, q8_0, q4_0, q4_k, found "q5_k"/);
   assert.throws(() => exportModel(src, { to: 'hf', out: src.path, overwrite: true }), /that is the model being exported/);
   assert.throws(() => exportModel(src, { to: 'hf', out, overwrite: true }), /is a file but --to hf writes a directory/);
+  assert.throws(() => exportModel(src, { to: 'hf', out: join(src.path, '..'), overwrite: true }), /it holds the model being exported/);
+  const l2c = join(dir, 'l2c-tok');
+  mkdirSync(l2c);
+  writeFileSync(join(l2c, 'tokenizer.bin'), 'mine');
+  assert.throws(() => exportModel(src, { to: 'llama2c', out: join(l2c, 'm.bin') }), /tokenizer\.bin \(where its tokenizer goes\) already exists/);
+  assert.ok(!existsSync(join(l2c, 'm.bin')), 'nothing written');
 });
 
 test('overwrite replaces a directory whole: stale files go, no temp directories stay', () => {

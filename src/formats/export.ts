@@ -23,7 +23,7 @@
  * tokenizer/load.ts) or the command line (cli/export.ts).
  */
 import { existsSync, mkdirSync, readdirSync, realpathSync, renameSync, rmSync, statSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { Llama2Error } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { numel, type DType } from '../tensor.js';
@@ -109,11 +109,15 @@ function checkOutput(m: LoadedModel, o: ExportOptions): void {
   const out = resolve(o.out);
   const src = resolve(m.path);
   const real = (p: string) => (existsSync(p) ? realpathSync(p) : p);
-  if (real(out) === real(src) || (m.format !== 'gguf' && m.format !== 'llama2c' && real(dirname(out)) === real(src))) {
-    throw new Llama2Error(`--out ${o.out}: that is the model being exported (${m.path}); choose another path`);
+  if (real(out) === real(src) || real(src).startsWith(real(out) + sep)) {
+    throw new Llama2Error(`--out ${o.out}: ${real(out) === real(src) ? 'that is' : 'it holds'} the model being exported (${m.path}); choose another path`);
   }
   if (existsSync(out) && !o.overwrite) {
     throw new Llama2Error(`--out ${o.out}: already exists; pass --overwrite to replace it`);
+  }
+  const tokBin = join(dirname(out), 'tokenizer.bin');
+  if (o.to === 'llama2c' && m.vocab && existsSync(tokBin) && !o.overwrite) {
+    throw new Llama2Error(`--out ${o.out}: ${tokBin} (where its tokenizer goes) already exists; pass --overwrite to replace it`);
   }
   if (existsSync(out)) {
     const isDir = statSync(out).isDirectory();
@@ -264,7 +268,6 @@ export function exportModel(m: LoadedModel, o: ExportOptions): ExportSummary {
       files.push(out);
       if (m.vocab) {
         const tokPath = join(dirname(out), 'tokenizer.bin');
-        if (existsSync(tokPath) && !o.overwrite) throw new Llama2Error(`--out ${o.out}: ${tokPath} (its tokenizer) already exists; pass --overwrite to replace it`);
         writeLlama2cTokenizer(tokPath, m.vocab);
         files.push(tokPath);
         tokFiles = ['tokenizer.bin'];
