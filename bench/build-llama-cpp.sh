@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds llama.cpp's llama-bench and llama-batched-bench for this machine's native ISA into
 # bench/.cache/llama.cpp/, as the baselines the inference benchmark measures in the same run
-# (bench/llama-cpp.ts). The source comes from the npm registry: the node-llama-cpp package ships
+# (bench/llama-cpp.ts), and llama-simple (greedy continuation) and llama-perplexity, with which
+# scripts/check-export.sh checks that llama.cpp reads exported GGUF files as llama2 does. The source comes from the npm registry: the node-llama-cpp package ships
 # llama.cpp's release as a git bundle (llama/gitRelease.bundle). Needs git, cmake and a C++
 # compiler; takes ~15 min on two cores. The build directory is configured in place
 # (bench/.cache/llama.cpp/build), so a later run builds only what is missing.
@@ -12,7 +13,7 @@ version="${1:-3.21.1}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 dest="$root/bench/.cache/llama.cpp"
 work="$root/bench/.cache/llama.cpp-src.tmp"
-targets=(llama-bench llama-batched-bench)
+targets=(llama-bench llama-batched-bench llama-simple llama-perplexity)
 
 for tool in git cmake c++ npm tar; do
   command -v "$tool" >/dev/null || { echo "build-llama-cpp: '$tool' is needed and was not found" >&2; exit 1; }

@@ -27,6 +27,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   tokenizer: () => import('./tokenizer-train.js'),
   eval: () => import('./eval.js'),
   serve: () => import('./serve.js'),
+  export: () => import('./export.js'),
 };
 
 function usage(): string {
@@ -50,6 +51,7 @@ function usage(): string {
     '  tokenizer    tokenizer train: a BPE tokenizer from corpus files',
     '  eval         grade chat-world answers: helpfulness, violation and refusal rates',
     '  serve        OpenAI-compatible server (continuous batching) and a chat page that collects preferences',
+    '  export       write a model as GGUF, a Hugging Face or Meta directory, or a llama2.c file (--to, --dtype)',
     '',
     'Models: GGUF (F32/F16/BF16, Q4_0…Q8_0, K-quants), Hugging Face directories (safetensors),',
     'Meta directories (consolidated.*.pth / .safetensors), llama2.c .bin checkpoints.',

@@ -262,6 +262,8 @@ export interface WriteGgufModelOptions {
    * pass false for a file meant for llama.cpp / Ollama.
    */
   heads?: boolean;
+  /** tokenizer.chat_template (a Jinja chat template, as llama.cpp and Ollama read it); written only with a vocabulary */
+  chatTemplate?: string;
 }
 
 /**
@@ -336,6 +338,7 @@ export function writeGgufModel(
       ['tokenizer.ggml.add_eos_token', gv.bool(vocab.addEos)],
       ['tokenizer.ggml.add_space_prefix', gv.bool(vocab.addDummyPrefix)],
     );
+    if (opts.chatTemplate !== undefined) md.push(['tokenizer.chat_template', gv.string(opts.chatTemplate)]);
   }
   writeGguf(path, { metadata: md, tensors });
   return counts;

@@ -17,7 +17,7 @@
 import { DTYPE_LAYOUT, type DType, type WeightTensor } from '../tensor.js';
 import { FileReader } from '../util/fs.js';
 import { Llama2Error, describe, quote } from '../util/errors.js';
-import { headDim, validateConfig, type LlamaConfig } from '../model/config.js';
+import { GGUF_MIN_BYTES_PER_WEIGHT, checkConfigFits, headDim, validateConfig, type LlamaConfig } from '../model/config.js';
 import { assembleWeights, checkHead, expectedShapes, headFromGguf, LAYER_KEYS, metaKey, type LayerKey } from '../model/weights.js';
 import type { SpmVocab } from '../tokenizer/vocab.js';
 import type { LoadedModel } from './types.js';
@@ -508,6 +508,7 @@ export function readGgufModel(path: string, opts: ReadGgufOptions = {}): LoadedM
     const tokModel = m.string('tokenizer.ggml.model');
     const tokens = m.strings('tokenizer.ggml.tokens');
     const config = readConfig(g, m, tokens?.length);
+    checkConfigFits(config, g.size - g.dataOffset, GGUF_MIN_BYTES_PER_WEIGHT, what);
     const vocab = tokModel === 'llama' && tokens ? readVocab(g, m, tokens) : null;
 
     // map and check every tensor before reading any data

@@ -15,12 +15,12 @@
  * or without it (a classifier without lm_head gets the embedding as its output head).
  * Not supported: rope_scaling, attention/MLP biases, non-Llama architectures (clear errors).
  */
-import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, unlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { Llama2Error, describe, quote, plain } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { f32ToBf16, f32ToF16, toFloat32, type WeightTensor } from '../tensor.js';
-import { ffnHiddenDim, validateConfig, type LlamaConfig } from '../model/config.js';
+import { checkConfigFits, ffnHiddenDim, validateConfig, type LlamaConfig } from '../model/config.js';
 import { HEADS, assembleWeights, checkHead, expectedShapes, namedHeads, namedWeights, type ModelWeights } from '../model/weights.js';
 import { writeSafetensors, type StTensorOut } from './safetensors.js';
 import { permuteQK, unpermuteQK } from './permute.js';
@@ -157,6 +157,7 @@ export function readHfDir(dir: string, opts: HfReadOptions = {}): LoadedModel {
   const configPath = join(dir, 'config.json');
   const { config, tied } = parseHfConfig(readJsonFile(configPath, 'HF config.json'), `HF ${configPath}`, opts.maxSeqLen);
   const { map, files } = weightMap(dir, where);
+  checkConfigFits(config, files.reduce((s, f) => s + statSync(f).size, 0), 2, where); // F16/BF16 at the least
   const open = new Map<string, TensorFile>();
   const fileOf = (path: string): TensorFile => {
     let f = open.get(path);

@@ -23,7 +23,7 @@ import { dirname, join } from 'node:path';
 import { Llama2Error } from '../util/errors.js';
 import { FileReader, writeFileAtomic } from '../util/fs.js';
 import { toFloat32, type WeightTensor } from '../tensor.js';
-import { ffnHiddenDim, headDim, validateConfig, type LlamaConfig } from '../model/config.js';
+import { checkConfigFits, ffnHiddenDim, headDim, validateConfig, type LlamaConfig } from '../model/config.js';
 import { assembleWeights, metaKey, type ModelWeights } from '../model/weights.js';
 import type { LoadedModel } from './types.js';
 import type { SpmVocab } from '../tokenizer/vocab.js';
@@ -75,6 +75,7 @@ function readHeader(f: FileReader, where: string): Header {
     multiple_of: 256, ffn_dim_multiplier: null, norm_eps: NORM_EPS, rope_theta: ROPE_THETA, max_seq_len: seqLen, hidden_dim: hidden,
   };
   validateConfig(config, where);
+  checkConfigFits(config, f.size, version === 2 ? 1 : 4, where); // before layout() lists every layer
   if (version === 2 && !(groupSize > 0 && dim % groupSize === 0)) {
     throw new Llama2Error(`${where}: version 2 group_size ${groupSize} must be positive and divide dim ${dim}`);
   }

@@ -12,11 +12,11 @@
  * checkpoint is never held twice. Also home of the small helpers hf.ts shares (JSON files and a
  * tensor-file abstraction over .safetensors / .pth). This file does not detect formats (load.ts).
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { Llama2Error, describe, quote, plain } from '../util/errors.js';
 import { rowBytes, type WeightTensor } from '../tensor.js';
-import { ffnHiddenDim, ffnHiddenDimRule, validateConfig, type LlamaConfig } from '../model/config.js';
+import { checkConfigFits, ffnHiddenDim, ffnHiddenDimRule, validateConfig, type LlamaConfig } from '../model/config.js';
 import { HEADS, assembleWeights, checkHead, expectedShapes, namedHeads, namedWeights, type ModelWeights } from '../model/weights.js';
 import { SafetensorsFile, writeSafetensors, type SafetensorsOptions, type StTensorOut } from './safetensors.js';
 import { openPth, type PthOptions } from './pickle.js';
@@ -235,6 +235,7 @@ export function readMetaDir(dir: string, opts: MetaReadOptions = {}): LoadedMode
       if (rows === undefined) throw new Llama2Error(`${where}: params.json has vocab_size -1, no tokenizer.model was found and ${basename(s0.path)} lacks tok_embeddings.weight`);
       return rows;
     }, opts.maxSeqLen);
+    checkConfigFits(config, shardPaths.reduce((s, p) => s + statSync(p).size, 0), 2, where); // F16/BF16 at the least
 
     // every shard must hold the same names; check the shard count against the embedding width
     const names0 = new Set(s0.names());

@@ -112,6 +112,9 @@ function readCentralDirectory(file: FileReader, what: string): Map<string, ZipEn
     const nameLen = dv.getUint16(p + 28, true);
     const extraLen = dv.getUint16(p + 30, true);
     const commentLen = dv.getUint16(p + 32, true);
+    if (p + 46 + nameLen + extraLen + commentLen > cd.length) {
+      throw new Llama2Error(`${what}: central directory entry ${i} of ${count} runs past the directory's ${cd.length} bytes (damaged)`);
+    }
     let localHeaderOffset = dv.getUint32(p + 42, true);
     const nameBytes = cd.subarray(p + 46, p + 46 + nameLen);
     const name = flags & 0x800 // UTF-8 flag; otherwise byte for byte (torch.save names are ASCII)
@@ -125,9 +128,14 @@ function readCentralDirectory(file: FileReader, what: string): Map<string, ZipEn
       const len = dv.getUint16(q + 2, true);
       if (id === 0x0001) {
         let r = q + 4;
-        if (size === U32_MAX) { size = u64(dv, r); r += 8; }
-        if (compressedSize === U32_MAX) { compressedSize = u64(dv, r); r += 8; }
-        if (localHeaderOffset === U32_MAX) { localHeaderOffset = u64(dv, r); r += 8; }
+        const next = (field: string): number => {
+          if (r + 8 > Math.min(q + 4 + len, extraEnd)) throw new Llama2Error(`${what}: entry ${quote(name)}: its zip64 extra field is too short for the ${field}`);
+          r += 8;
+          return u64(dv, r - 8);
+        };
+        if (size === U32_MAX) size = next('size');
+        if (compressedSize === U32_MAX) compressedSize = next('compressed size');
+        if (localHeaderOffset === U32_MAX) localHeaderOffset = next('local header offset');
       }
       q += 4 + len;
     }

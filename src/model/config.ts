@@ -116,6 +116,26 @@ export function paramCount(c: LlamaConfig, tied = false): number {
   return c.vocab_size * c.dim * (tied ? 1 : 2) + c.n_layers * perLayer + c.dim;
 }
 
+/**
+ * Refuses a config whose weights cannot fit in the `bytes` of the file(s) that claim to hold them,
+ * at `minBytesPerWeight` (the smallest type the format stores: 2 for F16/BF16 files, 1 for int8,
+ * GGUF_MIN_BYTES_PER_WEIGHT for GGUF). Readers call it before anything is sized or looped over by
+ * the config, so a corrupt count (2³³ layers) is a clean error, not a loop over billions of
+ * layers or an allocation the file could never fill.
+ */
+export function checkConfigFits(c: LlamaConfig, bytes: number, minBytesPerWeight: number, where: string): void {
+  const need = paramCount(c, true) * minBytesPerWeight;
+  if (!(need <= bytes)) {
+    throw new Llama2Error(
+      `${where}: the config (dim ${c.dim}, ${c.n_layers} layers, FFN ${ffnHiddenDim(c)}, vocab ${c.vocab_size}) describes ` +
+        `${paramCount(c, true).toExponential(3)} weights, which cannot fit in ${bytes} bytes of weights (corrupt or mismatched config?)`,
+    );
+  }
+}
+
+/** GGUF's smallest weight type, Q2_K, stores 2.625 bits per weight; this bound is a little below. */
+export const GGUF_MIN_BYTES_PER_WEIGHT = 0.25;
+
 /** Bytes of KV cache (float32) for `seqLen` positions of one sequence. */
 export function kvCacheBytes(c: LlamaConfig, seqLen: number): number {
   return 2 * c.n_layers * seqLen * c.n_kv_heads * headDim(c) * 4;

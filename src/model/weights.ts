@@ -162,6 +162,26 @@ export function assembleWeights(
   return { tok_embeddings: tok, layers, norm: need('norm.weight')!, output: need('output.weight', true) ?? tok };
 }
 
+/**
+ * The same model with every tensor passed through `f` (a dtype conversion, a copy): a tied output
+ * stays tied, heads are mapped too.
+ */
+export function mapWeights(w: ModelWeights, f: (t: WeightTensor) => WeightTensor): ModelWeights {
+  const tok = f(w.tok_embeddings);
+  const out: ModelWeights = {
+    tok_embeddings: tok,
+    layers: w.layers.map((l) => {
+      const m = {} as LayerWeights;
+      for (const k of LAYER_KEYS) m[k] = f(l[k]);
+      return m;
+    }),
+    norm: f(w.norm),
+    output: w.output === w.tok_embeddings ? tok : f(w.output),
+  };
+  for (const [name, t] of namedHeads(w)) (out.heads ??= {})[name] = f(t);
+  return out;
+}
+
 /** Iterates (Meta name, tensor) over the language model's weights (not the heads: namedHeads); a tied output is listed once. */
 export function* namedWeights(w: ModelWeights): Generator<[string, WeightTensor]> {
   yield ['tok_embeddings.weight', w.tok_embeddings];

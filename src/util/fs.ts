@@ -33,7 +33,12 @@ export class FileReader {
       const code = (e as NodeJS.ErrnoException).code;
       throw new Llama2Error(`${what}: cannot open ${path} (${code === 'ENOENT' ? 'no such file' : code ?? String(e)})`);
     }
-    this.size = fstatSync(this.fd).size;
+    const st = fstatSync(this.fd);
+    if (st.isDirectory()) {
+      closeSync(this.fd);
+      throw new Llama2Error(`${what}: ${path} is a directory; expected a file`);
+    }
+    this.size = st.size;
   }
 
   /** Reads exactly `length` bytes at `offset` into a fresh buffer, or throws naming the truncation. */
