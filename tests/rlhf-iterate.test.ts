@@ -16,6 +16,7 @@ import { writeChatWorld } from '../src/world/synth.js';
 import { readTokenizerModel } from '../src/tokenizer/load.js';
 import { selectBackend } from '../src/backend/select.js';
 import { oracleDir } from './helpers/oracle-case.js';
+import { runCli } from './helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'iterate-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
@@ -49,6 +50,17 @@ test('two tiny iterations (RS, then RS + PPO) and context distillation; lineage;
   assert.ok(lineage['PPO-V2']!.ppo);
   const prefs2 = readFileSync(join(dir, 'run', 'v2', 'prefs.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { meta: { batch: number } });
   assert.ok(prefs2.every((p) => p.meta.batch === 2));
+  // llama2 eval with both reward models gives the SFT row's gold and mean rewards (V1's reward models)
+  const cli = runCli(['eval', '--model', policy, '--prompts', join(dir, 'world', 'prompts.test.jsonl'), '--threads', '2', '--quiet', '--json',
+    '--rm-helpful', join(dir, 'run', 'v1', 'rm-helpful', 'latest'), '--rm-safety', join(dir, 'run', 'v1', 'rm-safety', 'latest')]);
+  assert.equal(cli.status, 0, cli.stderr);
+  assert.match(cli.stdout, /mean rewards: R_helpful/);
+  const ev = JSON.parse(cli.stdout.trim().split('\n').pop()!) as { helpfulness: number; rm_helpful: number; rm_safety: number; rm_combined: number };
+  const sftRow = r.versions[0]!;
+  assert.equal(ev.helpfulness, sftRow.helpfulness);
+  assert.ok(Math.abs(ev.rm_helpful - sftRow.rm_helpful) < 1e-6 && Math.abs(ev.rm_safety - sftRow.rm_safety) < 1e-6, JSON.stringify({ ev, sftRow }));
+  assert.ok(ev.rm_combined > 0 && ev.rm_combined < 1);
+  assert.match(runCli(['eval', '--model', policy, '--prompts', join(dir, 'world', 'prompts.test.jsonl'), '--rm-safety', 'x']).stderr, /--rm-helpful and --rm-safety go together/);
   // rerun: everything is there, nothing is trained again
   const events: string[] = [];
   const again = await iterate({ config, backend: be, onEvent: (e) => events.push(e.kind) });

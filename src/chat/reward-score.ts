@@ -116,3 +116,13 @@ export function scoreAnswers(
   const s = scoreDialogs(rms.safety, tok, dialogs, { where: 'safety reward model' });
   return items.map((x, i) => ({ helpful: h[i]!, safety: s[i]!, combined: combinedReward({ helpful: toUnit(h[i]!), safety: toUnit(s[i]!), safetyPrompt: x.safetyPrompt }) }));
 }
+
+/** Mean rewards of answered dialogs on the (0, 1) scale: R_helpful, R_safety and the gated R_c. */
+export interface MeanRewards { rm_helpful: number; rm_safety: number; rm_combined: number }
+
+/** Scores each dialog's last message (the answer) with both models and averages (empty: NaN). */
+export function meanRewards(rms: RewardModels, tok: Tokenizer, dialogs: readonly { messages: readonly Message[]; safetyPrompt: boolean }[]): MeanRewards {
+  const rw = scoreAnswers(rms, tok, dialogs.map((d) => ({ dialog: d.messages.slice(0, -1), answer: d.messages[d.messages.length - 1]!.content, safetyPrompt: d.safetyPrompt })));
+  const mean = (f: (x: AnswerRewards) => number): number => rw.reduce((s, x) => s + f(x), 0) / rw.length;
+  return { rm_helpful: mean((x) => toUnit(x.helpful)), rm_safety: mean((x) => toUnit(x.safety)), rm_combined: mean((x) => x.combined) };
+}

@@ -20,7 +20,9 @@ import type { CommandSpec, FlagValues } from './args.js';
 import { bool, num, str } from './args.js';
 import { MODEL_FLAGS, openFromFlags, requireModelPath } from './common.js';
 import { Progress } from './progress.js';
-import { requireTokenizer } from '../open.js';
+import { openModel, requireTokenizer } from '../open.js';
+import { meanRewards, type MeanRewards } from '../chat/reward-score.js';
+import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { evaluateModel } from '../chat/evaluate.js';
 import { evalGatt } from '../chat/gatt.js';
 import { graderFor, type Grade } from '../world/grade.js';
@@ -47,6 +49,8 @@ export const spec: CommandSpec = {
     { name: 'max-rows', type: 'int', default: 64, help: 'with --model: sequences decoding at once' },
     { name: 'dialogs', type: 'int', default: 100, help: 'gatt: dialogs' },
     { name: 'turns', type: 'int', default: 20, help: 'gatt: user turns per dialog' },
+    { name: 'rm-helpful', type: 'string', meta: 'RM', help: 'with --rm-safety: also the mean rewards of the answers (R_helpful, R_safety, the gated R_c; (0, 1) scale)' },
+    { name: 'rm-safety', type: 'string', meta: 'RM', help: 'the safety reward model for --rm-helpful' },
     { name: 'out', short: 'o', type: 'string', meta: 'FILE', help: 'write each line plus its "grade" here (JSONL)' },
     { name: 'json', type: 'boolean', default: false, help: 'end the output with the report as one JSON line' },
     { name: 'quiet', short: 'q', type: 'boolean', default: false, help: 'no progress bar' },
@@ -95,12 +99,28 @@ export function gradeTranscripts(ts: readonly SourcedTranscript[]): Grade[] {
   });
 }
 
+/** Mean rewards of the graded answers when --rm-helpful and --rm-safety are given (else null). */
+function rewardsOf(ts: readonly SourcedTranscript[], f: FlagValues, tok: Tokenizer | null): MeanRewards | null {
+  const h = str(f, 'rm-helpful');
+  const s = str(f, 'rm-safety');
+  if (h === undefined && s === undefined) return null;
+  check(h !== undefined && s !== undefined, `eval: --rm-helpful and --rm-safety go together (found only --${h !== undefined ? 'rm-helpful' : 'rm-safety'})`);
+  const helpful = openModel(h, { threads: num(f, 'threads') });
+  const rms = { helpful: helpful.model, safety: openModel(s, { threads: num(f, 'threads') }).model };
+  const codec = tok ?? helpful.tokenizer;
+  check(codec, `--rm-helpful ${h}: no tokenizer found with the reward model`);
+  return meanRewards(rms, codec, ts.map((t) => ({ messages: t.transcript.messages, safetyPrompt: t.transcript.meta.category === 'unsafe' })));
+}
+
 /** Prints the tables (and the JSON line), and writes the graded lines; returns the report. */
-export function finishEval(ts: readonly SourcedTranscript[], grades: readonly Grade[], f: FlagValues): EvalReport {
-  const report = summarize(grades);
+export function finishEval(ts: readonly SourcedTranscript[], grades: readonly Grade[], f: FlagValues, tok: Tokenizer | null = null): EvalReport & Partial<MeanRewards> {
+  const report: EvalReport & Partial<MeanRewards> = { ...summarize(grades), ...rewardsOf(ts, f, tok) };
   const out = str(f, 'out');
   if (out) writeFileAtomic(out, ts.map((t, i) => JSON.stringify({ ...t.raw, grade: grades[i] }) + '\n').join(''));
   process.stdout.write(formatReport(report) + '\n');
+  if (report.rm_helpful !== undefined) {
+    process.stdout.write(`mean rewards: R_helpful ${report.rm_helpful.toFixed(3)}, R_safety ${report.rm_safety!.toFixed(3)}, R_c ${report.rm_combined!.toFixed(3)}\n`);
+  }
   if (out) process.stdout.write(`graded answers written to ${out}\n`);
   if (bool(f, 'json')) process.stdout.write(JSON.stringify(report) + '\n');
   return report;
@@ -154,7 +174,7 @@ export async function run(f: FlagValues, positionals: string[] = []): Promise<vo
       system: str(f, 'system'), maxRows: positive(f, 'max-rows'), onProgress: progress(f, 'eval', 'answers'),
     });
     const answered = r.graded.map((g) => ({ where: ts[g.prompt]!.where, raw: { messages: g.messages, meta: ts[g.prompt]!.raw['meta'], sample: g.sample }, transcript: { messages: g.messages, meta: g.meta } }));
-    finishEval(answered, r.graded.map((g) => g.grade), f);
+    finishEval(answered, r.graded.map((g) => g.grade), f, tok);
     return;
   }
   check(answers, 'eval: --answers FILE is required (JSONL lines {"messages": [..., the assistant\'s answer], "meta": {...}}), or --model M --prompts FILE');

@@ -22,7 +22,7 @@ export const spec: CommandSpec = {
     '       llama2 rlhf ppo --policy CKPT --rm-helpful H --rm-safety S --prompts FILE[,FILE...] [--eval-prompts FILE] [--beta B] --out-dir DIR [--KEY=VALUE ...]\n' +
     '       llama2 rlhf iterate --sft CKPT --pref-prompts F --rl-prompts F --eval-prompts F [--versions N] [--ppo-versions N] [--safety-distill] --out-dir DIR',
   positionals: ['rs | ppo | iterate'],
-  flags: [...RUN_FLAGS, ...mergeFlags(mergeFlags(RS.flags(), PPO.flags()), ITERATE.flags())],
+  flags: [...RUN_FLAGS, ...mergeFlags([['rs', RS.flags()], ['ppo', PPO.flags()], ['iterate', ITERATE.flags()]])],
   notes:
     'rs: K answers per prompt, scored by R_c (the safety model\'s score on safety prompts or when it is below 0.15,\n' +
     'else the helpfulness model\'s; both on the logistic (0, 1) scale), the best kept and fine-tuned on together with\n' +
@@ -34,15 +34,20 @@ export const spec: CommandSpec = {
     'Flags of one subcommand that the other does not know are refused.',
 };
 
-/** The union of both subcommands' flags (a name both declare appears once; its help names both defaults). */
-function mergeFlags(a: FlagSpec[], b: FlagSpec[]): FlagSpec[] {
-  const out = [...a];
-  for (const f of b) {
-    const i = out.findIndex((x) => x.name === f.name);
-    if (i < 0) out.push({ ...f, help: `ppo: ${f.help}` });
-    else if (out[i]!.help !== f.help) out[i] = { ...out[i]!, help: `rs: ${out[i]!.help}; ppo: ${f.help}` };
-  }
-  return out;
+/**
+ * The union of the subcommands' flags: a name several declare appears once; where their help texts
+ * (which carry the defaults) differ, each is shown after the subcommands it belongs to.
+ */
+function mergeFlags(sets: [string, FlagSpec[]][]): FlagSpec[] {
+  const names = [...new Set(sets.flatMap(([, flags]) => flags.map((f) => f.name)))];
+  return names.map((name) => {
+    const owners = sets.flatMap(([sub, flags]) => flags.filter((f) => f.name === name).map((f) => [sub, f] as const));
+    const byHelp = new Map<string, string[]>();
+    for (const [sub, f] of owners) byHelp.set(f.help, [...(byHelp.get(f.help) ?? []), sub]);
+    const help = byHelp.size === 1 && owners.length === sets.length ? owners[0]![1].help
+      : [...byHelp].map(([h, subs]) => `${subs.join(', ')}: ${h}`).join('; ');
+    return { ...owners[0]![1], help };
+  });
 }
 
 function formatRs(r: RsReport): string {

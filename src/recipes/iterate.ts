@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { answerDialogs, withSystem } from '../chat/answer.js';
 import { evaluateModel } from '../chat/evaluate.js';
 import { collectPreferences, type Variant } from '../chat/preferences.js';
-import { scoreAnswers, toUnit } from '../chat/reward-score.js';
+import { meanRewards, scoreAnswers } from '../chat/reward-score.js';
 import { readChatPrompts } from '../data/chat-data.js';
 import { openModel } from '../open.js';
 import type { EvalReport } from '../world/report.js';
@@ -116,14 +116,10 @@ export async function iterate(o: RecipeOptions<IterateConfig> & { onEvent?: (e: 
     else {
       const m = openModel(ckpt, { threads: c.threads ?? undefined });
       const r = await evaluateModel(m.model, m.tokenizer!, evalPrompts.map((p) => ({ messages: p.messages, meta: p.world! })), { maxTokens: 64 });
-      let rh = NaN;
-      let rsf = NaN;
-      if (rmH && rmS) {
-        const rw = scoreAnswers({ helpful: openModel(rmH).model, safety: openModel(rmS).model }, m.tokenizer!,
-          r.graded.map((g) => ({ dialog: g.messages.slice(0, -1), answer: g.messages[g.messages.length - 1]!.content, safetyPrompt: g.meta.category === 'unsafe' })));
-        rh = rw.reduce((s, x) => s + toUnit(x.helpful), 0) / rw.length;
-        rsf = rw.reduce((s, x) => s + toUnit(x.safety), 0) / rw.length;
-      }
+      const rw = rmH && rmS ? meanRewards({ helpful: openModel(rmH).model, safety: openModel(rmS).model }, m.tokenizer!,
+        r.graded.map((g) => ({ messages: g.messages, safetyPrompt: g.meta.category === 'unsafe' }))) : null;
+      const rh = rw?.rm_helpful ?? NaN;
+      const rsf = rw?.rm_safety ?? NaN;
       const rep: EvalReport = r.report;
       row = { name, checkpoint: ckpt, helpfulness: rep.helpfulness, helpfulness_ci95: rep.helpfulness_ci95, violation_rate: rep.violation_rate, false_refusal_rate: rep.false_refusal_rate, rm_helpful: rh, rm_safety: rsf };
       writeFileAtomic(out, JSON.stringify(row) + '\n');
