@@ -74,7 +74,7 @@ export function runOne(c: Case, dir: string): { outcome: Outcome; detail?: strin
   return detail === undefined ? { outcome } : { outcome, detail };
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const job = JSON.parse(process.argv[2]!) as WorkerJob;
   const all = bundles(job.target, job.tmp);
   const dir = join(job.tmp, `case-${process.pid}`);
@@ -85,8 +85,11 @@ function main(): void {
     if (r.outcome === 'crash' || r.outcome === 'memory') saveFinding(job.out, c, r.outcome, r.detail!);
     send({ i, ...r });
     if (r.outcome === 'memory') break; // the peak RSS is spent: the parent starts a fresh worker
+    // a turn of the event loop: IPC messages go out, and the finalizers of dropped file mappings run
+    // (they are deferred to the loop; without turns a worker's mappings pile up to its address-space limit)
+    await new Promise<void>((resolve) => setImmediate(resolve));
   }
   process.disconnect?.();
 }
 
-if (process.argv[1]?.endsWith('worker.js') && process.send) main();
+if (process.argv[1]?.endsWith('worker.js') && process.send) void main();

@@ -4,6 +4,7 @@
  * the compute backend.
  */
 import { mmapFunctions } from '../util/addon.js';
+import { Llama2Error } from '../util/errors.js';
 
 /** The native addon is loaded (it provides the mapping) and LLAMA2_MMAP is not 0. */
 export function mmapByDefault(): boolean {
@@ -22,5 +23,11 @@ export function useMmap(option: boolean | undefined): boolean {
 export function mapRanges(path: string, ranges: ReadonlyArray<{ offset: number; length: number }>): ArrayBuffer[] {
   const m = mmapFunctions();
   if (!m) throw new Error('mapRanges: the native addon is not loaded (check useMmap first)');
-  return m.mmapRanges(path, Float64Array.from(ranges, (r) => r.offset), Float64Array.from(ranges, (r) => r.length));
+  try {
+    return m.mmapRanges(path, Float64Array.from(ranges, (r) => r.offset), Float64Array.from(ranges, (r) => r.length));
+  } catch (e) {
+    // the file was readable a moment ago: what fails here is the mapping (address space, memory limits)
+    const why = e instanceof Error ? e.message.replace(/^mmapRanges [^:]*: /, '') : String(e);
+    throw new Llama2Error(`${path}: cannot map the file into memory (${why}); set LLAMA2_MMAP=0 to read it into memory instead`);
+  }
 }

@@ -127,6 +127,11 @@ export function unpickle(data: Uint8Array, opt: UnpickleOptions): PyValue {
     return s;
   };
   const int = (v: bigint): number | bigint => (v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v);
+  /** a decimal integer written as text (INT, LONG opcodes) */
+  const textInt = (t: string, op: string): bigint => {
+    if (!/^[+-]?\d{1,4300}$/.test(t.trim())) fail(`has a ${op} opcode whose text is not a decimal integer: ${JSON.stringify(t.slice(0, 40))}`);
+    return BigInt(t.trim());
+  };
   const longLE = (b: Uint8Array): number | bigint => {
     let v = 0n;
     for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
@@ -190,10 +195,10 @@ export function unpickle(data: Uint8Array, opt: UnpickleOptions): PyValue {
       }
       case 0x49: { // INT 'I' (text; "01"/"00" are True/False)
         const s = line();
-        stack.push(s === '01' ? true : s === '00' ? false : int(BigInt(s)));
+        stack.push(s === '01' ? true : s === '00' ? false : int(textInt(s, 'INT')));
         break;
       }
-      case 0x4c: stack.push(int(BigInt(line().replace(/L$/, '')))); break; // LONG 'L'
+      case 0x4c: stack.push(int(textInt(line().replace(/L$/, ''), 'LONG'))); break; // LONG 'L'
       case 0x47: stack.push(dv.getFloat64(need(8), false)); break; // BINFLOAT 'G' (big-endian)
       case 0x46: stack.push(Number.parseFloat(line())); break; // FLOAT 'F'
       // --- strings and bytes
