@@ -508,7 +508,7 @@ export function readGgufModel(path: string, opts: ReadGgufOptions = {}): LoadedM
     const tokModel = m.string('tokenizer.ggml.model');
     const tokens = m.strings('tokenizer.ggml.tokens');
     const config = readConfig(g, m, tokens?.length);
-    checkConfigFits(config, g.size - g.dataOffset, GGUF_MIN_BYTES_PER_WEIGHT, what);
+    checkConfigFits(config, g.size - g.dataOffset, GGUF_MIN_BYTES_PER_WEIGHT, what, true);
     const vocab = tokModel === 'llama' && tokens ? readVocab(g, m, tokens) : null;
 
     // map and check every tensor before reading any data

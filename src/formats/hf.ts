@@ -157,7 +157,7 @@ export function readHfDir(dir: string, opts: HfReadOptions = {}): LoadedModel {
   const configPath = join(dir, 'config.json');
   const { config, tied } = parseHfConfig(readJsonFile(configPath, 'HF config.json'), `HF ${configPath}`, opts.maxSeqLen);
   const { map, files } = weightMap(dir, where);
-  checkConfigFits(config, files.reduce((s, f) => s + statSync(f).size, 0), 2, where); // F16/BF16 at the least
+  checkConfigFits(config, files.reduce((s, f) => s + statSync(f).size, 0), 2, where, true); // F16/BF16 at the least
   const open = new Map<string, TensorFile>();
   const fileOf = (path: string): TensorFile => {
     let f = open.get(path);

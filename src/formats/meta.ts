@@ -235,7 +235,7 @@ export function readMetaDir(dir: string, opts: MetaReadOptions = {}): LoadedMode
       if (rows === undefined) throw new Llama2Error(`${where}: params.json has vocab_size -1, no tokenizer.model was found and ${basename(s0.path)} lacks tok_embeddings.weight`);
       return rows;
     }, opts.maxSeqLen);
-    checkConfigFits(config, shardPaths.reduce((s, p) => s + statSync(p).size, 0), 2, where); // F16/BF16 at the least
+    checkConfigFits(config, shardPaths.reduce((s, p) => s + statSync(p).size, 0), 2, where, true); // F16/BF16 at the least
 
     // every shard must hold the same names; check the shard count against the embedding width
     const names0 = new Set(s0.names());

@@ -122,10 +122,15 @@ export function paramCount(c: LlamaConfig, tied = false): number {
  * GGUF_MIN_BYTES_PER_WEIGHT for GGUF). Readers call it before anything is sized or looped over by
  * the config, so a corrupt count (2³³ layers) is a clean error, not a loop over billions of
  * layers or an allocation the file could never fill.
+ *
+ * `absurdOnly`: for formats that name their tensors (GGUF, safetensors, torch.save), refuse only
+ * configs far beyond the file (64× its bytes + 64 MiB): a plausible mismatch — a missing shard, a
+ * missing or misnamed tensor — then reaches the per-tensor checks, whose messages say which.
  */
-export function checkConfigFits(c: LlamaConfig, bytes: number, minBytesPerWeight: number, where: string): void {
+export function checkConfigFits(c: LlamaConfig, bytes: number, minBytesPerWeight: number, where: string, absurdOnly = false): void {
   const need = paramCount(c, true) * minBytesPerWeight;
-  if (!(need <= bytes)) {
+  const limit = absurdOnly ? bytes * 64 + 64 * 2 ** 20 : bytes;
+  if (!(need <= limit)) {
     throw new Llama2Error(
       `${where}: the config (dim ${c.dim}, ${c.n_layers} layers, FFN ${ffnHiddenDim(c)}, vocab ${c.vocab_size}) describes ` +
         `${paramCount(c, true).toExponential(3)} weights, which cannot fit in ${bytes} bytes of weights (corrupt or mismatched config?)`,
