@@ -42,7 +42,7 @@ function userError(r: CliResult, re: RegExp): void {
   assert.match(lines[0]!, re);
 }
 
-test('demo --quick: trains, samples, reports bits/char against the entropy floor, leaves a runnable checkpoint', () => {
+test('demo --quick (the --stories demo, tiny): trains, samples, reports bits/char against the entropy floor, leaves a runnable checkpoint', () => {
   const out = join(dir, 'demo');
   const r = ok(runCli(['demo', '--quick', '--out', out, '--samples', '2', '--max-tokens', '24']));
   assert.match(r.stdout, /--- sample 1 \(temperature 0\.8\) ---\nOnce upon a time,/);
@@ -121,7 +121,8 @@ test('user mistakes are one-line errors', async () => {
   await rejectsIn(dataCmd, [], /expected a subcommand "synth stories", "synth chat", "prepare" or "gatt"/);
   await rejectsIn(tokCmd, ['encode'], /expected the subcommand "train"/);
   await rejectsIn(tokCmd, ['train', '--input', join(dir, 's.jsonl'), '--out', join(dir, 't2')], /--vocab-size N is required/);
-  await rejectsIn(demoCmd, ['--samples', '-1'], /--samples: expected an integer ≥ 0/);
+  await rejectsIn(demoCmd, ['--stories', '--samples', '-1'], /--samples: expected an integer ≥ 0/);
+  await rejectsIn(demoCmd, ['--steps', '5'], /demo: --steps applies to --stories only/);
   const help = helpText(pretrainCmd.spec);
   assert.match(help, /--batch-size N/);
   assert.match(help, /--resume/);

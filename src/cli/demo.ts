@@ -1,11 +1,13 @@
 /**
- * `llama2 demo`: the whole pipeline on a fresh clone in a few minutes — the built-in stories
- * corpus (seeded), a BPE tokenizer trained on it, token shards, a small Llama trained from scratch,
- * samples, the loss curve, and validation bits per character next to the corpus's true entropy
- * (the floor no model can beat). It leaves a checkpoint that `llama2 generate --model <dir>` runs.
+ * `llama2 demo`: the whole Llama-2 recipe on a fresh clone — the quick pipeline (src/recipes/pipeline.ts:
+ * chat world, pretraining, SFT, Ghost Attention, two RLHF versions with both reward models, rejection
+ * sampling, PPO, context distillation, gold evaluation) into runs/demo, in about ten minutes on 2 cores.
  *
- * The training config is PRETRAIN.defaults (src/recipes/pretrain.ts; configs/demo.json spells it out)
- * with out_dir runs/demo; --quick shrinks everything to seconds (for tests), --steps scales it.
+ * `--stories`: pretraining alone — the built-in stories corpus (seeded), a BPE tokenizer trained on
+ * it, token shards, a small Llama trained from scratch, samples, the loss curve, and validation bits
+ * per character next to the corpus's true entropy (the floor no model can beat). Its config is
+ * PRETRAIN.defaults (src/recipes/pretrain.ts; configs/demo.json spells it out); --quick shrinks it to
+ * seconds (for tests), --steps scales it.
  */
 import { join } from 'node:path';
 import type { CommandSpec, FlagValues } from './args.js';
@@ -19,6 +21,9 @@ import { selectBackend } from '../backend/select.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { generate } from '../generate/generate.js';
 import { Llama2Error } from '../util/errors.js';
+import { PIPELINE, QUICK_PIPELINE, runPipeline } from '../recipes/pipeline.js';
+import { formatSummary } from './pipeline.js';
+import { runRecipe } from './train-run.js';
 
 /** --quick: a model and corpus small enough for a test (seconds on the reference backend). */
 export const QUICK: Partial<PretrainConfig> = {
@@ -30,22 +35,25 @@ export const PROMPTS = ['Once upon a time,', 'Lily', 'One day, Tom found'];
 
 export const spec: CommandSpec = {
   name: 'demo',
-  summary: 'Train a tiny Llama on the built-in stories corpus and sample from it, in a few minutes on a laptop CPU.',
-  usage: 'llama2 demo [--out DIR] [--steps N] [--quick]',
+  summary: 'The whole Llama-2 recipe on a small model in minutes (the quick pipeline); --stories: pretraining alone on the built-in stories.',
+  usage: 'llama2 demo [--out DIR] [--seed S] [--json]\n       llama2 demo --stories [--out DIR] [--steps N] [--quick]',
   flags: [
+    { name: 'stories', type: 'boolean', default: false, help: 'pretraining alone: stories corpus → tokenizer → model → samples, bits/char against the entropy floor' },
     { name: 'out', short: 'o', type: 'string', default: 'runs/demo', help: 'run directory (data, checkpoints, logs)' },
-    { name: 'steps', type: 'int', meta: 'N', help: `training steps (default ${PRETRAIN.defaults.steps}; --quick ${QUICK.steps})` },
-    { name: 'quick', type: 'boolean', default: false, help: 'a tiny corpus and model that train in seconds (for tests)' },
+    { name: 'steps', type: 'int', meta: 'N', help: `--stories: training steps (default ${PRETRAIN.defaults.steps}; --quick ${QUICK.steps})` },
+    { name: 'quick', type: 'boolean', default: false, help: '--stories on a tiny corpus and model that train in seconds (for tests)' },
     { name: 'threads', short: 't', type: 'int', meta: 'N', help: 'native backend threads (default: all cores)' },
     { name: 'seed', type: 'int', default: PRETRAIN.defaults.seed, help: 'seed of the weights and batch order' },
-    { name: 'samples', type: 'int', default: PROMPTS.length, help: 'stories to sample at the end' },
-    { name: 'max-tokens', type: 'int', default: 160, help: 'tokens per sample' },
-    { name: 'resume', type: 'boolean', default: false, help: 'continue an interrupted demo instead of starting over' },
+    { name: 'samples', type: 'int', default: PROMPTS.length, help: '--stories: stories to sample at the end' },
+    { name: 'max-tokens', type: 'int', default: 160, help: '--stories: tokens per sample' },
+    { name: 'resume', type: 'boolean', default: false, help: '--stories: continue an interrupted demo instead of starting over (the pipeline always continues)' },
     { name: 'json', type: 'boolean', default: false, help: 'print the summary and samples as one JSON object' },
     { name: 'quiet', short: 'q', type: 'boolean', default: false, help: 'no progress lines on stderr' },
   ],
   notes:
-    'Timing: the default (1M params, 1000 steps of 2048 tokens) takes about 3 minutes on 2 cores\n' +
+    'The pipeline demo is `llama2 pipeline --quick --out-dir runs/demo` (see llama2 pipeline --help); a rerun\n' +
+    'skips finished stages and resumes an interrupted one.\n' +
+    'Timing of --stories: the default (1M params, 1000 steps of 2048 tokens) takes about 3 minutes on 2 cores\n' +
     'with the native backend; the reference TypeScript backend (LLAMA2_BACKEND=ref) is about 40× slower\n' +
     '(~30 s per step) — use --steps to scale. A rerun reuses the prepared data in <out>/data.',
 };
@@ -62,7 +70,24 @@ export function demoConfig(f: FlagValues): PretrainConfig {
   return PRETRAIN.applyOverrides(base, over);
 }
 
+/** The quick pipeline into --out (default runs/demo). */
+async function runPipelineDemo(f: FlagValues): Promise<void> {
+  for (const k of ['steps', 'samples', 'max-tokens']) {
+    if (f[k] !== undefined && f[k] !== spec.flags.find((x) => x.name === k)?.default) throw new Llama2Error(`demo: --${k} applies to --stories only`);
+  }
+  const c = PIPELINE.check({ ...PIPELINE.defaults, ...QUICK_PIPELINE, out_dir: str(f, 'out') ?? 'runs/demo', seed: num(f, 'seed') ?? 1, threads: num(f, 'threads') ?? null }, '--out');
+  const quiet = bool(f, 'quiet');
+  const say = (m: string) => {
+    if (!quiet) process.stderr.write(`[demo] ${m}\n`);
+  };
+  say(`llama2 demo → ${c.out_dir}: the Llama-2 recipe on a 1M-parameter model (chat world → pretraining → SFT → Ghost Attention → RLHF V1, V2 → evaluation), about ten minutes on 2 cores`);
+  const s = await runRecipe((signal, onEvent) => runPipeline({ config: c, signal, onEvent, say }), { quiet, logEvery: 100 });
+  process.stdout.write(formatSummary(s, c.out_dir) + '\n');
+  if (bool(f, 'json')) process.stdout.write(JSON.stringify(s) + '\n');
+}
+
 export async function run(f: FlagValues): Promise<void> {
+  if (!bool(f, 'stories') && !bool(f, 'quick')) return runPipelineDemo(f);
   const t0 = performance.now();
   const c = demoConfig(f);
   const quiet = bool(f, 'quiet');

@@ -28,6 +28,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   eval: () => import('./eval.js'),
   serve: () => import('./serve.js'),
   export: () => import('./export.js'),
+  pipeline: () => import('./pipeline.js'),
 };
 
 function usage(): string {
@@ -45,7 +46,8 @@ function usage(): string {
     '  pretrain     train a model from scratch (--config FILE, --KEY=VALUE, --resume)',
     '  sft          supervised fine-tuning on chat data, loss on answers only (--init, --data)',
     '  reward       reward models: train (margin ranking loss) | eval (accuracy by level) | score',
-    '  rlhf         rs: rejection-sampling fine-tuning with the two reward models',
+    '  rlhf         rs | ppo | iterate: rejection sampling, PPO and RLHF versions with the two reward models',
+    '  pipeline     the whole recipe in one command: world → pretrain → SFT → GAtt → RLHF versions → evaluation',
     '  demo         stories corpus → tokenizer → train a tiny model → samples, in minutes',
     '  data         data synth stories | data synth chat (built-in corpora) | data prepare (corpus → token shards)',
     '  tokenizer    tokenizer train: a BPE tokenizer from corpus files',

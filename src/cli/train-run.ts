@@ -36,8 +36,8 @@ export interface RunRecipeOptions {
   quiet: boolean;
   /** a log line every N steps when stderr is not a terminal */
   logEvery: number;
-  /** the run directory: removed on a failure before any checkpoint when this run created it */
-  outDir: string;
+  /** the run directory: removed on a failure before any checkpoint when this run created it (none: kept) */
+  outDir?: string;
   /** extra text after the eval line (e.g. the entropy floor), asked for at each evaluation */
   evalNote?: () => string;
 }
@@ -59,7 +59,7 @@ export async function runRecipe<R>(
     log(`\n${sig}: finishing this step and saving a checkpoint (${sig === 'SIGINT' ? 'Ctrl-C' : sig} again to quit at once)`);
     ac.abort();
   };
-  const existed = existsSync(o.outDir);
+  const existed = o.outDir === undefined || existsSync(o.outDir);
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   let bar: Progress | null = null;
@@ -100,7 +100,7 @@ export async function runRecipe<R>(
     return r;
   } catch (e) {
     (bar as Progress | null)?.done();
-    if (!existed) removeIfNoCheckpoint(o.outDir);
+    if (!existed) removeIfNoCheckpoint(o.outDir!);
     throw e;
   } finally {
     process.off('SIGINT', onSignal);
