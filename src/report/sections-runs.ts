@@ -5,7 +5,7 @@
  */
 import type { Charts } from './charts.js';
 import { byRunChart, lossChart, seriesChart, thin } from './charts.js';
-import { isObj, numOf, objOf, strOf, type Found, type Obj, type TrainingRun } from './discover.js';
+import { isObj, numOf, objOf, strOf, type Found, type TrainingRun } from './discover.js';
 import { count, dur, esc, fix, pct, table, type Cell, type Section } from './html.js';
 
 const PROXY = 'proxy reward (R_c)';
