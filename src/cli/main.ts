@@ -29,6 +29,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   serve: () => import('./serve.js'),
   export: () => import('./export.js'),
   pipeline: () => import('./pipeline.js'),
+  report: () => import('./report.js'),
 };
 
 function usage(): string {
@@ -54,6 +55,7 @@ function usage(): string {
     '  eval         grade chat-world answers: helpfulness, violation and refusal rates',
     '  serve        OpenAI-compatible server (continuous batching) and a chat page that collects preferences',
     '  export       write a model as GGUF, a Hugging Face or Meta directory, or a llama2.c file (--to, --dtype)',
+    '  report       one self-contained HTML report of a run folder: compute, loss, reward models, RLHF, gold results',
     '',
     'Models: GGUF (F32/F16/BF16, Q4_0…Q8_0, K-quants), Hugging Face directories (safetensors),',
     'Meta directories (consolidated.*.pth / .safetensors), llama2.c .bin checkpoints.',
