@@ -36,6 +36,8 @@ test('the whole recipe on a tiny model: summary, manifests, a rerun skips, a cha
   const m = JSON.parse(readFileSync(join(out, 'world', 'manifest.json'), 'utf8')) as { outputs: { files: { path: string; sha256: string }[] } };
   assert.ok(m.outputs.files.every((f) => /^[0-9a-f]{64}$/.test(f.sha256)));
   assert.ok(existsSync(join(out, 'rlhf', 'lineage.json')));
+  const html = readFileSync(join(out, 'report.html'), 'utf8');
+  assert.ok(s.report === join(out, 'report.html') && html.includes('<svg') && !/<script/i.test(html));
 
   // a rerun: nothing trains again, the same numbers
   const steps: string[] = [];

@@ -62,7 +62,7 @@ export function formatSummary(s: PipelineSummary, outDir: string): string {
   lines.push(`  helpful  ${lv(s.reward_models.helpful)}; ${pct(s.reward_models.helpful.accuracy)}`);
   lines.push(`  safety   ${lv(s.reward_models.safety)}; ${pct(s.reward_models.safety.accuracy)}`);
   lines.push('', `Ghost Attention, instruction kept at turns ${Object.keys(s.gatt.with).join('/')}: without ${Object.values(s.gatt.without).map(pct).join('/')}, with ${Object.values(s.gatt.with).map(pct).join('/')}`);
-  lines.push('', `summary: ${outDir}/pipeline.json; stages: ${outDir}/<stage>/manifest.json`);
+  lines.push('', `summary: ${outDir}/pipeline.json; stages: ${outDir}/<stage>/manifest.json${s.report ? `; report: ${s.report}` : ''}`);
   return lines.join('\n');
 }
 

@@ -8,6 +8,7 @@
  *   rlhf      versions V1…Vn: preference batch, both reward models, rejection sampling, PPO for the
  *             last versions, context distillation, every version graded by gold (ITERATE)
  *   rewards   the last reward models on held-out preference pairs (Tables 7–8, calibration)
+ *   report    DIR/report.html (src/report/): the paper's tables and figures for this run
  *
  * Each stage writes into DIR/<stage>/ and ends with DIR/<stage>/manifest.json: its inputs (the
  * config keys it reads, the digests of the stages it stands on, input files with sha256), its
@@ -33,6 +34,7 @@ import { LEVELS, parsePreference } from '../data/preferences.js';
 import { openModel } from '../open.js';
 import type { RunEvent } from '../train/run.js';
 import { writeFileAtomic } from '../util/fs.js';
+import { buildReport } from '../report/report.js';
 import { Llama2Error } from '../util/errors.js';
 
 const SPEC = {
@@ -101,6 +103,8 @@ export interface PipelineSummary {
   pretrain: { val_bits_per_char: number | null; entropy_floor: number | null };
   carbon: { kwh: number; kg_co2eq: number };
   stages: StageRecord[];
+  /** DIR/report.html */
+  report?: string;
 }
 
 export interface PipelineOptions {
@@ -255,7 +259,11 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineSummary> 
       stages,
     };
     writeFileAtomic(join(c.out_dir, 'pipeline.json'), JSON.stringify({ ...summary, this_run_wall_s: (performance.now() - t0) / 1000 }, null, 2) + '\n');
-    return summary;
+    // the report of everything above (src/report/)
+    const report = await buildReport(c.out_dir, { title: `Llama 2 recipe, seed ${c.seed}: ${c.out_dir}` });
+    writeFileAtomic(join(c.out_dir, 'report.html'), report.html);
+    for (const w of report.warnings) say(`report: ${w}`);
+    return { ...summary, report: join(c.out_dir, 'report.html') };
   } catch (e) {
     if (e instanceof Interrupted) throw new Llama2Error(`pipeline: interrupted during stage "${e.message}"; run the same command again to resume it`);
     throw e;
