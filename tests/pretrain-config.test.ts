@@ -3,6 +3,7 @@
  * configs/*.json, the compute accounting against BASELINE.md's FLOP table, and the plot helpers.
  * No training here (pretrain.test.ts, checkpoint*.test.ts).
  */
+import { PIPELINE, QUICK_PIPELINE } from '../src/recipes/pipeline.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -110,9 +111,14 @@ test('resume: only the keys that do not change the computation may differ', () =
   assert.equal(resumeConflict(a, { ...a, batch_size: 3 })?.key, 'batch_size');
 });
 
-test('configs/*.json all load, and configs/demo.json is what llama2 demo trains', () => {
+test('configs/*.json all load (pipeline-*.json as pipeline configs), and configs/demo.json is what llama2 demo --stories trains', () => {
   const cdir = join(repoRoot(), 'configs');
-  const names = readdirSync(cdir).filter((n) => n.endsWith('.json'));
+  const all = readdirSync(cdir).filter((n) => n.endsWith('.json'));
+  const pipelines = all.filter((n) => n.startsWith('pipeline'));
+  assert.deepEqual(pipelines, ['pipeline-quick.json', 'pipeline.json']);
+  for (const n of pipelines) assert.doesNotThrow(() => PIPELINE.readFile(join(cdir, n)), n);
+  assert.deepEqual({ ...PIPELINE.readFile(join(cdir, 'pipeline-quick.json')), out_dir: '' }, { ...PIPELINE.defaults, ...QUICK_PIPELINE, out_dir: '' }, 'configs/pipeline-quick.json is --quick');
+  const names = all.filter((n) => !n.startsWith('pipeline'));
   assert.ok(names.includes('demo.json') && names.length >= 3, `configs: ${names.join(', ')}`);
   for (const n of names) {
     const c = readConfigFile(join(cdir, n));
