@@ -54,8 +54,8 @@ rm_ helpful-nomargin "$R/prefs.b1.jsonl" --kind helpful --margin none
 rm_ helpful-large "$R/prefs.b1.jsonl" --kind helpful --margin large
 rm_ safety-noaux "$R/prefs.b1.jsonl" --kind safety --aux-weight 0
 
-evaluate() { # model, out.json
-  done_ "$2" || $L eval --model "$1" --prompts "$R/world/prompts.test.jsonl" --max-tokens 64 --quiet --json | tail -1 > "$2"
+evaluate() { # model, out.json: gold on the test prompts, and the mean rewards of the answers
+  done_ "$2" || $L eval --model "$1" --prompts "$R/world/prompts.test.jsonl" --max-tokens 64 "${RMS[@]}" --quiet --json | tail -1 > "$2"
 }
 RMS=(--rm-helpful "$R/rm-helpful/latest" --rm-safety "$R/rm-safety/latest")
 
@@ -92,4 +92,14 @@ head -3000 "$R/prompts.prefs.jsonl" > "$R/prompts.prefs.b2.jsonl"
 prefs "$R/prefs.b2.jsonl" "$R/prompts.prefs.b2.jsonl" 5 2 "${B2[@]}"
 done_ "$R/rm-helpful-b12.json" || $L reward train --resume --init "$SFT" --data "$R/prefs.b1.jsonl,$R/prefs.b2.jsonl" --kind helpful --out-dir "$R/rm-helpful-b12" --quiet --json > "$R/rm-helpful-b12.json"
 done_ "$R/rm-helpful-b12.on-b2.json" || $L reward eval --model "$R/rm-helpful-b12/latest" --data "$R/prefs.test.b2.jsonl" --json | tail -1 > "$R/rm-helpful-b12.on-b2.json"
+
+# the KL penalty against the refusal hack of the lr-1e-4 runs: β = 0.1 and 0.3
+ppo_ ppo2-beta0.1 "$R/rs1-t06/sft/latest" --steps 60 --eval-every 10 --lr 1e-4 --beta 0.1
+ppo_ ppo2-beta0.3 "$R/rs1-t06/sft/latest" --steps 60 --eval-every 10 --lr 1e-4 --beta 0.3
+# second seeds: rejection sampling at T = 0.6 and PPO at lr 1e-5 on it
+done_ "$R/rs1-t06-s2/report.json" || $L rlhf rs --policy "$SFT" "${RMS[@]}" --prompts "$R/prompts.rl.jsonl" --k 4 --temperature 0.6 \
+  --seed 2 --out-dir "$R/rs1-t06-s2" --overwrite --quiet --json > "$R/rs1-t06-s2.json"
+evaluate "$R/rs1-t06-s2/sft/latest" "$R/eval.rs1-t06-s2.json"
+ppo_ ppo1-t06 "$R/rs1-t06/sft/latest" --steps 60 --eval-every 10
+ppo_ ppo1-t06-s2 "$R/rs1-t06-s2/sft/latest" --steps 60 --eval-every 10 --seed 2
 echo "results in $R"
