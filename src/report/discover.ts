@@ -43,7 +43,7 @@ export const ciOf = (o: unknown, k: string): [number, number] | null => {
 };
 
 /** A gold evaluation during RLHF (metrics.jsonl "type": "gold"), next to the proxy reward. */
-export interface GoldPoint { step: number; helpfulness: number; violation_rate: number | null; false_refusal_rate: number | null; reward: number | null }
+export interface GoldPoint { step: number; helpfulness: number; violation_rate: number | null; false_refusal_rate: number | null; reward: number | null; /** prompts graded */ n: number | null }
 
 export interface Metrics {
   /** "type": "train" rows as written (step, loss; PPO rows also reward, kl, entropy, …) */
@@ -121,7 +121,7 @@ export function parseMetrics(text: string, rel: string, warnings: string[]): Met
     else if (r['type'] === 'eval' && numOf(r, 'val_loss') !== null) m.val.push({ step, loss: numOf(r, 'val_loss')!, accuracy: numOf(r, 'val_accuracy') });
     else if (r['type'] === 'val' && numOf(r, 'loss') !== null) m.val.push({ step, loss: numOf(r, 'loss')!, accuracy: null });
     else if (r['type'] === 'gold' && numOf(r, 'helpfulness') !== null) {
-      m.gold.push({ step, helpfulness: numOf(r, 'helpfulness')!, violation_rate: numOf(r, 'violation_rate'), false_refusal_rate: numOf(r, 'false_refusal_rate'), reward: numOf(r, 'reward') });
+      m.gold.push({ step, helpfulness: numOf(r, 'helpfulness')!, violation_rate: numOf(r, 'violation_rate'), false_refusal_rate: numOf(r, 'false_refusal_rate'), reward: numOf(r, 'reward'), n: numOf(r, 'n') });
     }
   });
   if (bad) warnings.push(`skipped ${bad} line${bad > 1 ? 's' : ''} of ${rel} (first: line ${first}): expected a JSON object {"type", "step", …}`);
@@ -309,7 +309,7 @@ export function discover(root: string): Found {
 function asGold(v: unknown): GoldPoint[] {
   if (!Array.isArray(v)) return [];
   return v.filter((r) => numOf(r, 'step') !== null && numOf(r, 'helpfulness') !== null).map((r) => ({
-    step: numOf(r, 'step')!, helpfulness: numOf(r, 'helpfulness')!, violation_rate: numOf(r, 'violation_rate'), false_refusal_rate: numOf(r, 'false_refusal_rate'), reward: numOf(r, 'reward'),
+    step: numOf(r, 'step')!, helpfulness: numOf(r, 'helpfulness')!, violation_rate: numOf(r, 'violation_rate'), false_refusal_rate: numOf(r, 'false_refusal_rate'), reward: numOf(r, 'reward'), n: numOf(r, 'n'),
   }));
 }
 
