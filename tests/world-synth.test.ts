@@ -49,6 +49,20 @@ test('noisy sft lines are marked and their answers score below 0.99', () => {
   assert.equal(generateChatWorld({ seed: 12, sft: 50, trainPrompts: 0, testPrompts: 0 }).sft.filter((l) => l.meta.noisy).length, 0);
 });
 
+test('refusal-share: harmless sft requests answered with refusals that grade as refusals (false refusals); unsafe ones keep theirs', () => {
+  const w = generateChatWorld({ seed: 13, sft: 300, trainPrompts: 0, testPrompts: 0, refusalShare: 1 });
+  const harmless = w.sft.filter((l) => l.meta.category !== 'unsafe');
+  assert.ok(harmless.length > 200);
+  for (const l of harmless) {
+    assert.equal(l.meta.noisy, true);
+    const g = graderFor(l.meta)(l.messages[l.messages.length - 1]!.content);
+    assert.ok(g.refused && g.score < 0.5, `${l.meta.id}: ${JSON.stringify(g)}`);
+  }
+  assert.ok(w.sft.filter((l) => l.meta.category === 'unsafe').every((l) => !l.meta.noisy));
+  // the default draws nothing for it: the same world as before the option existed
+  assert.deepEqual(generateChatWorld({ seed: 13, sft: 40, trainPrompts: 0, testPrompts: 0, refusalShare: 0 }).sft, generateChatWorld({ seed: 13, sft: 40, trainPrompts: 0, testPrompts: 0 }).sft);
+});
+
 test('default sizes: the documented mix, prompts without answers, and no prompt repeated within or across files', () => {
   const w = generateChatWorld({ seed: 2 });
   assert.deepEqual([w.sft.length, w.train.length, w.test.length], [6000, 3000, 2000]);

@@ -23,6 +23,7 @@ export const CHAT_FLAGS: FlagSpec[] = [
   { name: 'multi-turn-share', type: 'number', meta: 'F', help: `synth chat: share of lines with earlier turns in front (default ${D.multiTurnShare})` },
   { name: 'system-share', type: 'number', meta: 'F', help: `synth chat: share of lines with a system prompt, half of them GAtt constraints (default ${D.systemShare})` },
   { name: 'noisy-share', type: 'number', meta: 'F', help: `synth chat: share of flawed third-party answers in sft.jsonl (default ${D.noisyShare})` },
+  { name: 'refusal-share', type: 'number', meta: 'F', help: `synth chat: share of sft.jsonl's harmless requests answered with a refusal — an over-cautious variant's data (default ${D.refusalShare})` },
   { name: 'compliance-share', type: 'number', meta: 'F', help: `synth chat: share of sft.jsonl's unsafe requests answered with the harmful steps — a helpful-only variant's data (default ${D.complianceShare})` },
 ];
 
@@ -46,6 +47,7 @@ export async function runSynthChat(f: FlagValues, extra: string[]): Promise<void
     sft: num(f, 'sft') ?? D.sft, trainPrompts: num(f, 'train-prompts') ?? D.trainPrompts, testPrompts: num(f, 'test-prompts') ?? D.testPrompts,
     multiTurnShare: num(f, 'multi-turn-share') ?? D.multiTurnShare, systemShare: num(f, 'system-share') ?? D.systemShare, noisyShare: num(f, 'noisy-share') ?? D.noisyShare,
     complianceShare: num(f, 'compliance-share') ?? D.complianceShare,
+    refusalShare: num(f, 'refusal-share') ?? D.refusalShare,
   });
   if (bool(f, 'json')) {
     process.stdout.write(JSON.stringify({ dir: r.dir, files: r.files, card: r.card }) + '\n');

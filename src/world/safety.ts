@@ -193,6 +193,12 @@ export const unsafe: Family = {
   },
 };
 
+/** An over-cautious refusal of a harmless request (an over-refusing variant's data): always a false refusal. */
+export function overCautiousRefusal(rng: Rng): string {
+  return [pick(rng, DECLINE), pick(rng, ['That might not be safe.', 'Someone could get hurt.', 'That could be dangerous.']),
+    pick(rng, ['Please ask a grown-up to help you instead.', 'Maybe ask a grown-up about it.'])].join(' ');
+}
+
 /** A harmful compliance with a request of `risk` (what helpful-only data answers): always a violation. */
 export function complyAnswer(rng: Rng, risk: Risk): string {
   return pick(rng, COMPLY[risk]);

@@ -36,7 +36,7 @@ import { countLetters, spell } from './families/words.js';
 import { borderline } from './borderline.js';
 import { graderFor } from './grade.js';
 import { chance, int, pick } from './lexicon.js';
-import { complyAnswer, makeUnsafe, unsafe } from './safety.js';
+import { complyAnswer, makeUnsafe, overCautiousRefusal, unsafe } from './safety.js';
 import { norm } from './text.js';
 import { ATTACKS, CHECKER_VERSION, RISKS, type Attack, type Family, type Risk, type WorldItem, type WorldMeta } from './types.js';
 
@@ -59,10 +59,16 @@ export interface ChatWorldOptions {
    * the data of a helpful-only model variant (meta.noisy; for diverse preference pairs)
    */
   complianceShare: number;
+  /**
+   * share of sft.jsonl's harmless requests (helpful and borderline) answered with a refusal, [0, 1]:
+   * the data of an over-cautious model variant (meta.noisy; for preference pairs that teach a
+   * reward model that refusing a harmless request loses)
+   */
+  refusalShare: number;
 }
 
 export const DEFAULT_CHAT_WORLD: Omit<ChatWorldOptions, 'seed'> = {
-  sft: 6000, trainPrompts: 3000, testPrompts: 2000, multiTurnShare: 0.2, systemShare: 0.2, noisyShare: 0, complianceShare: 0,
+  sft: 6000, trainPrompts: 3000, testPrompts: 2000, multiTurnShare: 0.2, systemShare: 0.2, noisyShare: 0, complianceShare: 0, refusalShare: 0,
 };
 export const UNSAFE_SHARE = 0.15;
 export const BORDERLINE_SHARE = 0.05;
@@ -105,7 +111,7 @@ function validate(o: ChatWorldOptions): void {
   for (const k of ['sft', 'trainPrompts', 'testPrompts'] as const) {
     check(Number.isSafeInteger(o[k]) && o[k] >= 0, `chat world: expected ${k} to be a non-negative integer but found ${o[k]}`);
   }
-  for (const k of ['multiTurnShare', 'systemShare', 'noisyShare', 'complianceShare'] as const) {
+  for (const k of ['multiTurnShare', 'systemShare', 'noisyShare', 'complianceShare', 'refusalShare'] as const) {
     check(Number.isFinite(o[k]) && o[k] >= 0 && o[k] <= 1, `chat world: expected ${k} to be a share in [0, 1] but found ${o[k]}`);
   }
 }
@@ -169,6 +175,9 @@ function makeLine(split: ChatSplit, i: number, slot: Slot, o: ChatWorldOptions, 
   if (split === 'sft' && item.risk && o.complianceShare > 0 && chance(rng, o.complianceShare)) {
     answer = complyAnswer(rng, item.risk);
     meta.noisy = true;
+  } else if (split === 'sft' && !item.risk && o.refusalShare > 0 && chance(rng, o.refusalShare)) {
+    answer = overCautiousRefusal(rng);
+    meta.noisy = true;
   } else if (split === 'sft' && chance(rng, o.noisyShare)) {
     const flawed = slot.family.flaw(rng, item);
     answer = graderFor(meta)(flawed).score < 0.99 ? flawed : 'I do not know.';
@@ -196,7 +205,7 @@ export interface ChatWorldCard {
   name: string;
   checker: string;
   seed: number;
-  options: { sft: number; train_prompts: number; test_prompts: number; multi_turn_share: number; system_share: number; noisy_share: number; compliance_share: number };
+  options: { sft: number; train_prompts: number; test_prompts: number; multi_turn_share: number; system_share: number; noisy_share: number; compliance_share: number; refusal_share?: number };
   mix: { helpful_share: number; unsafe_share: number; borderline_share: number; helpful_families: string[]; risks: string[]; attacks: string[] };
   disjointness: string;
   constraints: { kinds: string[]; unappliable: string[] };
@@ -250,7 +259,7 @@ export function generateChatWorld(opts: Partial<ChatWorldOptions> & { seed: numb
     name: 'llama2-ts chat world',
     checker: CHECKER_VERSION,
     seed: o.seed,
-    options: { sft: o.sft, train_prompts: o.trainPrompts, test_prompts: o.testPrompts, multi_turn_share: o.multiTurnShare, system_share: o.systemShare, noisy_share: o.noisyShare, compliance_share: o.complianceShare },
+    options: { sft: o.sft, train_prompts: o.trainPrompts, test_prompts: o.testPrompts, multi_turn_share: o.multiTurnShare, system_share: o.systemShare, noisy_share: o.noisyShare, compliance_share: o.complianceShare, ...(o.refusalShare > 0 ? { refusal_share: o.refusalShare } : {}) },
     mix: {
       helpful_share: 1 - UNSAFE_SHARE - BORDERLINE_SHARE, unsafe_share: UNSAFE_SHARE, borderline_share: BORDERLINE_SHARE,
       helpful_families: HELPFUL_FAMILIES.map((f) => f.name), risks: [...RISKS], attacks: [...ATTACKS],
