@@ -102,4 +102,21 @@ done_ "$R/rs1-t06-s2/report.json" || $L rlhf rs --policy "$SFT" "${RMS[@]}" --pr
 evaluate "$R/rs1-t06-s2/sft/latest" "$R/eval.rs1-t06-s2.json"
 ppo_ ppo1-t06 "$R/rs1-t06/sft/latest" --steps 60 --eval-every 10
 ppo_ ppo1-t06-s2 "$R/rs1-t06-s2/sft/latest" --steps 60 --eval-every 10 --seed 2
+
+# the refusal hack's cure: an over-cautious variant (half its harmless requests refused in its SFT
+# data); batch 3 pairs it with the SFT model, so that refusing a harmless request loses; the
+# helpfulness reward model retrained on batches 1 + 3, then PPO at lr 1e-4 with it
+done_ "$R/world-overcautious/card.json" || $L data synth chat --seed 1 --refusal-share 0.5 --out "$R/world-overcautious" > /dev/null
+done_ "$R/sft-overcautious.json" || $L sft --init "$S1/base/latest" --data "$R/world-overcautious/sft.jsonl" --out-dir "$R/sft-overcautious" --overwrite --quiet --json > "$R/sft-overcautious.json"
+prefs "$R/prefs.b3.jsonl" "$R/prompts.prefs.b2.jsonl" 7 3 "$SFT,$R/sft-overcautious/latest"
+prefs "$R/prefs.test.b3.jsonl" "$R/world/prompts.test.jsonl" 8 3 "$SFT,$R/sft-overcautious/latest"
+done_ "$R/rm-helpful-b13.json" || $L reward train --init "$SFT" --data "$R/prefs.b1.jsonl,$R/prefs.b3.jsonl" --kind helpful --out-dir "$R/rm-helpful-b13" --overwrite --quiet --json > "$R/rm-helpful-b13.json"
+for m in rm-helpful rm-helpful-b13; do
+  done_ "$R/$m.on-b3.json" || $L reward eval --model "$R/$m/latest" --data "$R/prefs.test.b3.jsonl" --json | tail -1 > "$R/$m.on-b3.json"
+done
+done_ "$R/rm-helpful-b13.eval.json" || $L reward eval --model "$R/rm-helpful-b13/latest" --data "$R/prefs.test.b1.jsonl" --json | tail -1 > "$R/rm-helpful-b13.eval.json"
+done_ "$R/ppo3.json" || $L rlhf ppo --policy "$R/rs1-t06/sft/latest" --rm-helpful "$R/rm-helpful-b13/latest" --rm-safety "$R/rm-safety/latest" \
+  --prompts "$R/prompts.rl.jsonl" --eval-prompts "$R/world/prompts.test.jsonl" --eval-n 300 --steps 60 --eval-every 10 --lr 1e-4 \
+  --out-dir "$R/ppo3" --overwrite --quiet --json > "$R/ppo3.json"
+evaluate "$R/ppo3/latest" "$R/eval.ppo3.json"
 echo "results in $R"
