@@ -50,6 +50,9 @@ test('two tiny iterations (RS, then RS + PPO) and context distillation; lineage;
   assert.ok(lineage['PPO-V2']!.ppo);
   const prefs2 = readFileSync(join(dir, 'run', 'v2', 'prefs.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { meta: { batch: number } });
   assert.ok(prefs2.every((p) => p.meta.batch === 2));
+  const graded = readFileSync(join(dir, 'run', 'eval.SFT.graded.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { messages: { role: string }[]; grade: { score: number } });
+  assert.equal(graded.length, 8);
+  assert.ok(graded.every((g) => g.messages[g.messages.length - 1]!.role === 'assistant' && g.grade.score >= 0));
   // llama2 eval with both reward models gives the SFT row's gold and mean rewards (V1's reward models)
   const cli = runCli(['eval', '--model', policy, '--prompts', join(dir, 'world', 'prompts.test.jsonl'), '--threads', '2', '--quiet', '--json',
     '--rm-helpful', join(dir, 'run', 'v1', 'rm-helpful', 'latest'), '--rm-safety', join(dir, 'run', 'v1', 'rm-safety', 'latest')]);

@@ -62,7 +62,7 @@ const SPEC = {
   safety_distill: key.boolean(false, 'end with context distillation on the safety prompts (targeted by the safety reward model)'),
   seed: key.int(1, 'seed of every sampling and training step', { min: 0 }),
   threads: key.intOrNull(null, 'native backend threads (default: all cores)', { min: 1, max: 256 }),
-  out_dir: key.string('runs/iterate', 'run directory: v1/, v2/, …, lineage.json, versions.json'),
+  out_dir: key.string('runs/iterate', 'run directory: v1/, v2/, …, lineage.json, versions.json, eval.<version>.json and .graded.jsonl'),
 };
 
 export const ITERATE = defineConfig('rlhf iterate', SPEC, (c, where) => {
@@ -123,6 +123,8 @@ export async function iterate(o: RecipeOptions<IterateConfig> & { onEvent?: (e: 
       const rep: EvalReport = r.report;
       row = { name, checkpoint: ckpt, helpfulness: rep.helpfulness, helpfulness_ci95: rep.helpfulness_ci95, violation_rate: rep.violation_rate, false_refusal_rate: rep.false_refusal_rate, rm_helpful: rh, rm_safety: rsf };
       writeFileAtomic(out, JSON.stringify(row) + '\n');
+      // the graded answers, for reading them side by side (llama2 report)
+      writeFileAtomic(join(c.out_dir, `eval.${name}.graded.jsonl`), r.graded.map((g) => JSON.stringify({ messages: g.messages, meta: g.meta, grade: g.grade }) + '\n').join(''));
     }
     rows.push(row);
     say(`${name}: gold helpfulness ${row.helpfulness.toFixed(3)}, violations ${(row.violation_rate * 100).toFixed(1)}%, false refusals ${(row.false_refusal_rate * 100).toFixed(1)}%`);
