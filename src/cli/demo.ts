@@ -21,9 +21,8 @@ import { selectBackend } from '../backend/select.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { generate } from '../generate/generate.js';
 import { Llama2Error } from '../util/errors.js';
-import { PIPELINE, QUICK_PIPELINE, runPipeline } from '../recipes/pipeline.js';
-import { formatSummary } from './pipeline.js';
-import { runRecipe } from './train-run.js';
+import { PIPELINE, QUICK_PIPELINE } from '../recipes/pipeline.js';
+import { runPipelineCli } from './pipeline.js';
 
 /** --quick: a model and corpus small enough for a test (seconds on the reference backend). */
 export const QUICK: Partial<PretrainConfig> = {
@@ -76,14 +75,10 @@ async function runPipelineDemo(f: FlagValues): Promise<void> {
     if (f[k] !== undefined && f[k] !== spec.flags.find((x) => x.name === k)?.default) throw new Llama2Error(`demo: --${k} applies to --stories only`);
   }
   const c = PIPELINE.check({ ...PIPELINE.defaults, ...QUICK_PIPELINE, out_dir: str(f, 'out') ?? 'runs/demo', seed: num(f, 'seed') ?? 1, threads: num(f, 'threads') ?? null }, '--out');
-  const quiet = bool(f, 'quiet');
-  const say = (m: string) => {
-    if (!quiet) process.stderr.write(`[demo] ${m}\n`);
-  };
-  say(`llama2 demo → ${c.out_dir}: the Llama-2 recipe on a 1M-parameter model (chat world → pretraining → SFT → Ghost Attention → RLHF V1, V2 → evaluation), about ten minutes on 2 cores`);
-  const s = await runRecipe((signal, onEvent) => runPipeline({ config: c, signal, onEvent, say }), { quiet, logEvery: 100 });
-  process.stdout.write(formatSummary(s, c.out_dir) + '\n');
-  if (bool(f, 'json')) process.stdout.write(JSON.stringify(s) + '\n');
+  await runPipelineCli(c, {
+    quiet: bool(f, 'quiet'), json: bool(f, 'json'), tag: 'demo',
+    intro: `llama2 demo → ${c.out_dir}: the Llama-2 recipe on a 1M-parameter model (chat world → pretraining → SFT → Ghost Attention → RLHF V1, V2 → evaluation), about ten minutes on 2 cores`,
+  });
 }
 
 export async function run(f: FlagValues): Promise<void> {

@@ -33,15 +33,7 @@ export const spec: CommandSpec = {
 
 /** defaults (or --quick's) → --config file → key flags */
 export function pipelineConfig(f: FlagValues): PipelineConfig {
-  const base: PipelineConfig = { ...PIPELINE.defaults, ...(bool(f, 'quick') ? QUICK_PIPELINE : {}) };
-  const file = f['config'];
-  const withFile = typeof file === 'string' ? PIPELINE.readFile(file, base) : base;
-  const overrides: [string, string | boolean][] = [];
-  for (const k of Object.keys(PIPELINE.specs)) {
-    const v = f[k.replaceAll('_', '-')];
-    if (typeof v === 'string' || typeof v === 'boolean') overrides.push([k, v]);
-  }
-  return PIPELINE.applyOverrides(withFile, overrides);
+  return PIPELINE.fromFlags(f, { ...PIPELINE.defaults, ...(bool(f, 'quick') ? QUICK_PIPELINE : {}) });
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
@@ -66,13 +58,17 @@ export function formatSummary(s: PipelineSummary, outDir: string): string {
   return lines.join('\n');
 }
 
-export async function run(f: FlagValues): Promise<void> {
-  const c = pipelineConfig(f);
-  const quiet = bool(f, 'quiet');
+/** Runs the pipeline with progress (lines tagged `[tag]`) and Ctrl-C handling; prints the summary (and its JSON). */
+export async function runPipelineCli(c: PipelineConfig, o: { quiet: boolean; json: boolean; tag: string; intro?: string }): Promise<void> {
   const say = (m: string) => {
-    if (!quiet) process.stderr.write(`[pipeline] ${m}\n`);
+    if (!o.quiet) process.stderr.write(`[${o.tag}] ${m}\n`);
   };
-  const s = await runRecipe((signal, onEvent) => runPipeline({ config: c, signal, onEvent, say }), { quiet, logEvery: 50 });
+  if (o.intro) say(o.intro);
+  const s = await runRecipe((signal, onEvent) => runPipeline({ config: c, signal, onEvent, say }), { quiet: o.quiet, logEvery: 50 });
   process.stdout.write(formatSummary(s, c.out_dir) + '\n');
-  if (bool(f, 'json')) process.stdout.write(JSON.stringify(s) + '\n');
+  if (o.json) process.stdout.write(JSON.stringify(s) + '\n');
+}
+
+export async function run(f: FlagValues): Promise<void> {
+  await runPipelineCli(pipelineConfig(f), { quiet: bool(f, 'quiet'), json: bool(f, 'json'), tag: 'pipeline' });
 }

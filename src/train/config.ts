@@ -73,8 +73,8 @@ export interface ConfigDef<C> {
   readonly defaults: Readonly<C>;
   /** one flag per key (kebab-case), without defaults so an absent flag keeps the file's value */
   flags(): FlagSpec[];
-  /** defaults → the --config file (flag "config") → every key flag that was given */
-  fromFlags(f: FlagValues): C;
+  /** `base` (default: the defaults) → the --config file (flag "config") → every key flag that was given */
+  fromFlags(f: FlagValues, base?: C): C;
   /** a JSON file over `base` (default: the defaults) */
   readFile(path: string, base?: C): C;
   /** a JSON object of keys over `base`; `where` names its source in errors */
@@ -193,9 +193,9 @@ export function defineConfig<S extends Specs>(name: string, specs: S, cross: (c:
           help: `${s.help} [${d === null ? 'null' : Array.isArray(d) ? d.join(',') || 'none' : String(d)}]`,
         } satisfies FlagSpec;
       }),
-    fromFlags: (f) => {
+    fromFlags: (f, start = defaults) => {
       const file = f['config'];
-      const base = typeof file === 'string' ? readFile(file) : { ...defaults };
+      const base = typeof file === 'string' ? readFile(file, start) : { ...start };
       const overrides: [string, string | boolean][] = [];
       for (const k of Object.keys(specs)) {
         const v = f[flagName(k)];
