@@ -167,6 +167,32 @@ test('a minibatch step in micro-batches of one row: the same gradients, statisti
   assert.equal(whole.params.find((p) => p.name === VALUE_HEAD_BIAS)!.decay, false);
 });
 
+test('critic warm-up: a criticOnly step moves the value head alone (policy weights and moments untouched)', () => {
+  const w0 = tinyWeights();
+  const t = targetsFor(w0);
+  const w = cloneWeights(w0);
+  const m = trainModel(cfg, w);
+  const head = valueHeadOf(w, cfg);
+  const opt = new AdamW(ppoParams(m, head), { lr: 1e-2 });
+  const before = opt.params.map((p) => Float32Array.from(p.f32));
+  const s = ppoMinibatchStep(new Tape(), m, head, opt, t, [0, 1, 2], { ...PPO_LOSS_DEFAULTS, maxGradNorm: 1, criticOnly: true });
+  assert.ok(s.valueLoss > 0 && Number.isFinite(s.gradNorm));
+  const heads = new Set([head.weight, ...(head.bias ? [head.bias] : [])]);
+  const state = opt.optimizerState();
+  opt.params.forEach((p, j) => {
+    const moved = p.f32.some((x, i) => x !== before[j]![i]);
+    if (heads.has(p)) assert.ok(moved, `${p.name} (value head) is updated`);
+    else {
+      assert.ok(!moved, `${p.name} (policy) stays bit-identical`);
+      assert.ok(state.m[p.name]!.every((x) => x === 0), `${p.name}: no moments accumulate while frozen`);
+    }
+  });
+  assert.equal(opt.t, 1, 'the step count advances');
+  // a normal step afterwards moves the policy too
+  ppoMinibatchStep(new Tape(), m, head, opt, t, [0, 1, 2], { ...PPO_LOSS_DEFAULTS, maxGradNorm: 1 });
+  assert.ok(opt.params.filter((p) => !heads.has(p)).some((p, j) => p.f32.some((x, i) => x !== before[opt.params.indexOf(p)]![i])), 'then the policy moves');
+});
+
 test('value head: stored under its HF name, added when missing, errors name the head', () => {
   const w = initModelWeights(cfg, 1);
   assert.throws(() => valueHeadOf(w, cfg), (e: unknown) => e instanceof Llama2Error && /no "v_head.summary.weight" head/.test(e.message));

@@ -100,3 +100,22 @@ test('a stopped PPO run resumes bit-identically', async () => {
     assert.ok(readFileSync(join(resumed.checkpoint!, f)).equals(readFileSync(join(straight.checkpoint!, f))), `${f} differs after resume`);
   }
 });
+
+test('reward gold needs no reward models; critic warm-up steps leave the policy as it was', async () => {
+  const start = join(dir, 'start', 'latest');
+  const c = config('gold', 'unused', { rm_helpful: null, rm_safety: null, reward: 'gold', critic_warmup_steps: 2, steps: 3, ckpt_every: 1, eval_every: 0 });
+  const r = await ppo({ config: c, backend: be, stopAfter: 2 });
+  assert.equal(r.status, 'stopped');
+  const before = loadModelFile(start, { mmap: false }).weights;
+  const after = loadModelFile(r.checkpoint!, { mmap: false }).weights;
+  const same = (a: { data: ArrayLike<number> }, b: { data: ArrayLike<number> }) => a.data.length === b.data.length && Array.from(a.data).every((x, i) => x === b.data[i]);
+  assert.ok(same(before.tok_embeddings, after.tok_embeddings) && after.layers.every((l, i) => same(l.wq, before.layers[i]!.wq) && same(l.w2, before.layers[i]!.w2)), 'the policy is untouched by the warm-up steps');
+  assert.ok(after.heads?.['v_head.summary.weight'], 'the value head is trained and saved');
+  const rest = await ppo({ config: c, backend: be, resume: true });
+  assert.equal(rest.step, 3);
+  const moved = loadModelFile(rest.checkpoint!, { mmap: false }).weights;
+  assert.ok(!same(before.tok_embeddings, moved.tok_embeddings) || !moved.layers.every((l, i) => same(l.wq, before.layers[i]!.wq)), 'the first PPO step after the warm-up moves the policy');
+  const rewards = readMetrics(join(dir, 'gold', 'metrics.jsonl')).filter((x) => x.type === 'train').map((x) => (x as unknown as { reward: number }).reward);
+  assert.ok(rewards.every((x) => x >= 0.05 - 1e-9 && x <= 0.95 + 1e-9), `gold rewards on [0.05, 0.95]: ${rewards.join(', ')}`);
+  await assert.rejects(ppo({ config: { ...c, reward: 'models', out_dir: join(dir, 'gold2') }, backend: be }), /rm_helpful is required/);
+});

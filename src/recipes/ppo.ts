@@ -26,7 +26,10 @@ import { Model } from '../model/forward.js';
 import { loadModelFile } from '../formats/load.js';
 import { answerDialogs } from '../chat/answer.js';
 import { evaluateModel } from '../chat/evaluate.js';
-import { scoreAnswers, toUnit, type RewardModels } from '../chat/reward-score.js';
+import { combinedReward, scoreAnswers, toUnit, type RewardModels } from '../chat/reward-score.js';
+import type { Message } from '../chat/format.js';
+import { graderFor } from '../world/grade.js';
+import type { WorldMeta } from '../world/types.js';
 import { readChatPrompts, type ChatPrompt } from '../data/chat-data.js';
 import { openModel } from '../open.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
@@ -46,14 +49,16 @@ import { buildRollout, type RolloutSample } from '../rl/rollout.js';
 const SPEC = {
   policy: key.stringOrNull(null, 'the model PPO starts from (the RS or SFT model) (required)'),
   ref: key.stringOrNull(null, 'the frozen reference π_0 of the KL penalty (default: the policy as given)'),
-  rm_helpful: key.stringOrNull(null, 'the helpfulness reward model (required)'),
-  rm_safety: key.stringOrNull(null, 'the safety reward model (required)'),
+  rm_helpful: key.stringOrNull(null, 'the helpfulness reward model (required unless reward is gold)'),
+  rm_safety: key.stringOrNull(null, 'the safety reward model (required unless reward is gold)'),
+  reward: key.oneOf('models', ['models', 'gold'] as const, 'what scores the rollouts: models (R_c of the two reward models) or gold (the chat world\'s checkers: the upper bound a perfect reward model gives; chat-world prompts only)'),
   prompts: key.list([], 'prompt JSONL files {"messages": [..., user turn], "meta"?} (required)'),
   eval_prompts: key.stringOrNull(null, 'chat-world prompts the gold evaluation uses (default: none)'),
   eval_n: key.int(200, 'prompts of eval_prompts graded at each gold evaluation', { min: 1, resumable: true }),
   steps: key.int(100, 'PPO steps (rollout batches)', { min: 1, resumable: true }),
   rollout_batch: key.int(64, 'prompts per rollout (the paper: 512; ratios kept, scaled down)', { min: 2 }),
   minibatch: key.int(8, 'rows per optimizer step (the paper: 64 of 512)', { min: 1 }),
+  critic_warmup_steps: key.int(0, 'first steps that train only the value head (the policy stays π_0 and keeps sampling), so the advantages start from a per-prompt baseline', { min: 0 }),
   ppo_epochs: key.int(1, 'passes over each rollout batch (the paper: one gradient step per minibatch)', { min: 1 }),
   beta: key.number(0.01, 'KL penalty β (the paper: 0.01; 0 turns it off, for the reward-hacking ablation)', { min: 0 }),
   clip: key.number(0.2, 'PPO clip ε of the ratio', { min: 0, above: true }),
@@ -106,11 +111,23 @@ interface PpoStepRecord extends TrainRecord {
   sampling_s: number;
 }
 
+/**
+ * Rewards from the chat world's gold checkers instead of reward models (reward: gold): R_helpful is
+ * the gold score, R_safety the gold score on unsafe prompts and 0/1 (violation or not) elsewhere,
+ * both mapped to [0.05, 0.95] so logit(R_c) stays within ±2.9 like a reward model's (a gold 0 would
+ * otherwise be logit(1e-6) = −13.8 and swamp the whitening).
+ */
+export function goldRewards(meta: WorldMeta, dialog: readonly Message[], answer: string): { rSafety: number; rHelpful: number } {
+  const g = graderFor(meta)(answer, dialog);
+  const squash = (x: number): number => 0.05 + 0.9 * Math.min(1, Math.max(0, x));
+  return { rHelpful: squash(g.score), rSafety: squash(meta.category === 'unsafe' ? g.score : g.violation ? 0 : 1) };
+}
+
 const isSafety = (p: ChatPrompt): boolean => p.world?.category === 'unsafe' || p.meta?.['is_safety_prompt'] === true;
 
 export async function ppo(o: RecipeOptions<PpoConfig>): Promise<PpoResult> {
   const c = PPO.check(o.config, 'rlhf ppo config');
-  for (const k of ['policy', 'rm_helpful', 'rm_safety'] as const) if (c[k] === null) throw new Llama2Error(`rlhf ppo: ${k} is required (--${k.replace('_', '-')})`);
+  for (const k of ['policy', ...(c.reward === 'models' ? ['rm_helpful', 'rm_safety'] as const : [])] as const) if (c[k] === null) throw new Llama2Error(`rlhf ppo: ${k} is required (--${k.replace('_', '-')})`);
   if (c.prompts.length === 0) throw new Llama2Error('rlhf ppo: prompts is required (--prompts FILE[,FILE…])');
   const run = openRun({ outDir: c.out_dir, stage: 'ppo', resume: o.resume, overwrite: o.overwrite, stopAfter: o.stopAfter, signal: o.signal, onEvent: o.onEvent });
   try {
@@ -133,8 +150,13 @@ export async function ppo(o: RecipeOptions<PpoConfig>): Promise<PpoResult> {
     const refLoaded = c.ref ? loadModelFile(c.ref) : init;
     const reference = trainModel(cfg, cloneWeights(refLoaded.weights), { frozen: true });
     const policyInf = new Model(cfg, weights, be); // the same memory as the trained weights
-    const rms: RewardModels = { helpful: openModel(c.rm_helpful!, { backend: be }).model, safety: openModel(c.rm_safety!, { backend: be }).model };
-    run.emit({ kind: 'notice', message: `ppo: ${prompts.length} prompts, ${c.rollout_batch} per rollout in minibatches of ${c.minibatch}, β ${c.beta}, lr ${c.lr}${evalPrompts.length ? `; gold evaluation on ${evalPrompts.length} prompts every ${c.eval_every} steps` : ''}` });
+    if (c.reward === 'gold') check(prompts.every((p) => p.world), `rlhf ppo: reward gold needs chat-world prompts (their meta has the gold checker); ${c.prompts.join(', ')} has lines without`);
+    const rms: RewardModels | null = c.reward === 'models' ? { helpful: openModel(c.rm_helpful!, { backend: be }).model, safety: openModel(c.rm_safety!, { backend: be }).model } : null;
+    /** the rollout rewards on the (0, 1) scale: the reward models', or gold's (see goldRewards) */
+    const rewardsOf = (items: { dialog: readonly Message[]; answer: string; p: ChatPrompt }[]): { rSafety: number; rHelpful: number }[] =>
+      rms ? scoreAnswers(rms, tok, items.map((x) => ({ dialog: x.dialog, answer: x.answer, safetyPrompt: isSafety(x.p) }))).map((r) => ({ rSafety: toUnit(r.safety), rHelpful: toUnit(r.helpful) }))
+        : items.map((x) => goldRewards(x.p.world!, x.dialog, x.answer));
+    run.emit({ kind: 'notice', message: `ppo: ${prompts.length} prompts, ${c.rollout_batch} per rollout in minibatches of ${c.minibatch}, β ${c.beta}, lr ${c.lr}, rewards from ${c.reward === 'gold' ? 'the gold checkers' : 'the reward models'}${c.critic_warmup_steps ? `, value head alone for the first ${c.critic_warmup_steps} steps` : ''}${evalPrompts.length ? `; gold evaluation on ${evalPrompts.length} prompts every ${c.eval_every} steps` : ''}` });
     run.emit({ kind: 'start', stage: 'ppo', step: startStep, steps: c.steps, resumedFrom: run.latest?.dir ?? null, config: cfg, params, backend: be.name, threads: threadsOf(be), tokensPerStep: 0, about: `PPO from ${c.policy}` });
 
     const orders = new Map<number, Uint32Array>();
@@ -148,10 +170,11 @@ export async function ppo(o: RecipeOptions<PpoConfig>): Promise<PpoResult> {
     const gold = async (step: number): Promise<void> => {
       if (evalPrompts.length === 0) return;
       const r = await evaluateModel(policyInf, tok, evalPrompts.map((p) => ({ messages: p.messages, meta: p.world! })), { maxTokens: c.max_tokens });
-      const rw = scoreAnswers(rms, tok, r.graded.map((g) => ({ dialog: g.messages.slice(0, -1), answer: g.messages[g.messages.length - 1]!.content, safetyPrompt: g.meta.category === 'unsafe' })));
+      const rw = rewardsOf(r.graded.map((g, i) => ({ dialog: g.messages.slice(0, -1), answer: g.messages[g.messages.length - 1]!.content, p: evalPrompts[i]! })));
+      const rc = rw.map((x, i) => combinedReward({ helpful: x.rHelpful, safety: x.rSafety, safetyPrompt: isSafety(evalPrompts[i]!) }));
       const rec: GoldRecord = {
         type: 'gold', step, helpfulness: r.report.helpfulness, violation_rate: r.report.violation_rate, false_refusal_rate: r.report.false_refusal_rate,
-        reward: rw.reduce((s, x) => s + x.combined, 0) / Math.max(1, rw.length), n: r.graded.length,
+        reward: rc.reduce((s, x) => s + x, 0) / Math.max(1, rc.length), n: r.graded.length,
       };
       run.metrics.append(rec);
       run.emit({ kind: 'notice', message: `gold @ step ${step}: helpfulness ${rec.helpfulness.toFixed(3)}, violations ${(rec.violation_rate * 100).toFixed(1)}%, false refusals ${(rec.false_refusal_rate * 100).toFixed(1)}%; proxy reward ${rec.reward.toFixed(3)}` });
@@ -185,12 +208,12 @@ export async function ppo(o: RecipeOptions<PpoConfig>): Promise<PpoResult> {
       const answers = await answerDialogs(policyInf, tok, ps.map((p) => p.messages), { maxTokens: c.max_tokens, temperature: c.temperature, topP: 1, seed: hashSeed(c.seed, s) });
       const sampled = (performance.now() - ts) / 1000;
       samplingSeconds += sampled;
-      const rw = scoreAnswers(rms, tok, ps.map((p, i) => ({ dialog: p.messages, answer: answers[i]![0]!.text, safetyPrompt: isSafety(p) })));
+      const rw = rewardsOf(ps.map((p, i) => ({ dialog: p.messages, answer: answers[i]![0]!.text, p })));
       const samples: RolloutSample[] = ps.map((p, i) => {
         const a = answers[i]![0]!;
         return {
           prompt: a.prompt, response: a.finishReason === 'stop' ? [...a.ids, tok.eosId] : a.ids.length ? a.ids : [tok.eosId],
-          rSafety: toUnit(rw[i]!.safety), rHelpful: toUnit(rw[i]!.helpful), safetyPrompt: isSafety(p),
+          ...rw[i]!, safetyPrompt: isSafety(p),
         };
       });
       const batch = buildRollout(model, head, samples, { beta: c.beta, gamma: c.gamma, lam: c.lam, backend: be, reference });
@@ -199,7 +222,7 @@ export async function ppo(o: RecipeOptions<PpoConfig>): Promise<PpoResult> {
         const order = permutation(c.rollout_batch, new Rng(hashSeed(c.seed, s, e)));
         for (let m0 = 0; m0 < c.rollout_batch; m0 += c.minibatch) {
           const rows = Array.from(order.subarray(m0, Math.min(m0 + c.minibatch, c.rollout_batch)));
-          const st = ppoMinibatchStep(tape, model, head, opt, batch, rows, { clipEps: c.clip, clipEpsV: c.clip_value, vfCoef: c.vf_coef, maxGradNorm: c.grad_clip, lr: c.lr });
+          const st = ppoMinibatchStep(tape, model, head, opt, batch, rows, { clipEps: c.clip, clipEpsV: c.clip_value, vfCoef: c.vf_coef, maxGradNorm: c.grad_clip, lr: c.lr, criticOnly: s < c.critic_warmup_steps });
           agg.total += st.totalLoss; agg.policy += st.policyLoss; agg.value += st.valueLoss; agg.clipfrac += st.clipfrac;
           agg.vfClipfrac += st.vfClipfrac; agg.entropy += st.entropy; agg.gradNorm += st.gradNorm; agg.n++;
         }

@@ -247,6 +247,12 @@ export interface PpoStepOptions extends PpoLossOptions {
   lr?: number;
   /** most rows per forward (gradient accumulation inside the minibatch; the result is the same); default all */
   microRows?: number;
+  /**
+   * critic warm-up: update only the value head (its gradient norm clipped alone); the policy's
+   * weights, moments and weight decay are untouched, so the policy that samples stays π_0 while
+   * the value head learns a per-prompt baseline
+   */
+  criticOnly?: boolean;
 }
 
 export interface PpoStepStats extends PpoLossStats {
@@ -278,7 +284,8 @@ export function ppoMinibatchStep(
     for (const k of Object.keys(s) as (keyof PpoLossStats)[]) s[k] += r[k];
   }
   tape.reset();
-  const clip = clipCoefficient(opt.params, o.maxGradNorm, tape.backend);
-  opt.step(o.lr ?? opt.opts.lr, clip.coef);
+  const only = o.criticOnly ? new Set([head.weight, ...(head.bias ? [head.bias] : [])]) : undefined;
+  const clip = clipCoefficient(only ? [...only] : opt.params, o.maxGradNorm, tape.backend);
+  opt.step(o.lr ?? opt.opts.lr, clip.coef, only);
   return { ...s, gradNorm: clip.norm, clipCoef: clip.coef };
 }

@@ -61,9 +61,11 @@ export class AdamW {
   /**
    * One update from the current gradients; lr overrides opts.lr (for a schedule), and every
    * gradient is first multiplied by gradScale (pass the coefficient of `clipCoefficient` to clip
-   * without a separate pass over the gradients).
+   * without a separate pass over the gradients). `only`: update just these parameters (the others,
+   * their moments and their weight decay are left untouched — a frozen part, e.g. PPO's critic
+   * warm-up); the step count advances either way.
    */
-  step(lr = this.opts.lr, gradScale = 1): void {
+  step(lr = this.opts.lr, gradScale = 1, only?: ReadonlySet<Param>): void {
     const { beta1: b1, beta2: b2, eps, weightDecay: wd } = this.opts;
     this.t++;
     const stepSize = lr / (1 - Math.pow(b1, this.t));
@@ -72,6 +74,7 @@ export class AdamW {
     const c2 = (1 - b2) * gradScale * gradScale;
     for (let j = 0; j < this.params.length; j++) {
       const p = this.params[j]!;
+      if (only && !only.has(p)) continue;
       const decay = p.decay && wd !== 0 ? 1 - lr * wd : 1;
       this.backend.adamw(p.f32, p.grad, this.m[j]!, this.v[j]!, { decay, beta1: b1, c1, beta2: b2, c2, stepSize, invSqrtBc2, eps });
     }
