@@ -120,3 +120,21 @@ done_ "$R/ppo3.json" || $L rlhf ppo --policy "$R/rs1-t06/sft/latest" --rm-helpfu
   --out-dir "$R/ppo3" --overwrite --quiet --json > "$R/ppo3.json"
 evaluate "$R/ppo3/latest" "$R/eval.ppo3.json"
 echo "results in $R"
+
+# the gold-reward ablation: is it the reward models? Rejection sampling that keeps the gold-best of
+# the same four samples (1 and 3 epochs), and PPO from the SFT model rewarded by the gold checkers
+# themselves — lr 1e-4 (with and without 20 value-head-only warm-up steps; and without the unsafe
+# prompts) and lr 3e-5 (10 warm-up steps)
+done_ "$R/rs1-t06-gold/report.json" || $L rlhf rs --policy "$SFT" "${RMS[@]}" --prompts "$R/prompts.rl.jsonl" --k 4 --temperature 0.6 \
+  --select gold --out-dir "$R/rs1-t06-gold" --overwrite --quiet --json > "$R/rs1-t06-gold.json"
+evaluate "$R/rs1-t06-gold/sft/latest" "$R/eval.rs1-t06-gold.json"
+done_ "$R/rs1-t06-gold-e3/report.json" || $L rlhf rs --policy "$SFT" "${RMS[@]}" --prompts "$R/prompts.rl.jsonl" --k 4 --temperature 0.6 \
+  --select gold --epochs 3 --out-dir "$R/rs1-t06-gold-e3" --overwrite --quiet --json > "$R/rs1-t06-gold-e3.json"
+evaluate "$R/rs1-t06-gold-e3/sft/latest" "$R/eval.rs1-t06-gold-e3.json"
+[ -s "$R/prompts.rl.safe.jsonl" ] || grep -v '"category":"unsafe"' "$R/prompts.rl.jsonl" > "$R/prompts.rl.safe.jsonl"
+ppo_ ppo-gold "$SFT" --reward gold --steps 60 --eval-every 10 --lr 1e-4
+ppo_ ppo-gold-w20 "$SFT" --reward gold --critic-warmup-steps 20 --steps 80 --eval-every 10 --lr 1e-4
+ppo_ ppo-gold-lr3e5 "$SFT" --reward gold --critic-warmup-steps 10 --steps 70 --eval-every 10 --lr 3e-5
+done_ "$R/ppo-gold-safe.json" || $L rlhf ppo --policy "$SFT" --reward gold --prompts "$R/prompts.rl.safe.jsonl" --eval-prompts "$R/world/prompts.test.jsonl" \
+  --eval-n 300 --steps 60 --eval-every 10 --lr 1e-4 --out-dir "$R/ppo-gold-safe" --overwrite --quiet --json > "$R/ppo-gold-safe.json"
+evaluate "$R/ppo-gold-safe/latest" "$R/eval.ppo-gold-safe.json"

@@ -74,3 +74,18 @@ test('the kept answer is the R_c-best of its samples; best-of-N is monotone in N
   await rejectionSampling({ config: config('rs1', { steps: 3 }), backend: be, resume: true, onEvent: (e) => { if (e.kind === 'notice') events.push(e.message); } });
   assert.ok(events.some((m) => /reusing the samples/.test(m)), events.join('\n'));
 });
+
+test('select gold keeps the gold-best sample (ties: the higher reward), and samples are drawn afresh for it', async () => {
+  const be = selectBackend({ threads: 2 });
+  const events: string[] = [];
+  await rejectionSampling({ config: config('rs1', { select: 'gold', steps: 4 }), backend: be, resume: true, onEvent: (e) => { if (e.kind === 'notice') events.push(e.message); } });
+  assert.ok(!events.some((m) => /reusing the samples/.test(m)), 'a different selection is a different manifest');
+  const samples = readFileSync(join(dir, 'rs1', 'samples.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { prompt: number; sample: number; reward: number; gold: number });
+  const best = readFileSync(join(dir, 'rs1', 'best.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { meta: { rs: { gold: number; reward: number; sample: number } } });
+  best.forEach((b, i) => {
+    const mine = samples.filter((s) => s.prompt === i);
+    const g = Math.max(...mine.map((s) => s.gold));
+    assert.equal(b.meta.rs.gold, g, `prompt ${i}`);
+    assert.equal(b.meta.rs.reward, Math.max(...mine.filter((s) => s.gold === g).map((s) => s.reward)));
+  });
+});

@@ -39,6 +39,7 @@ const SPEC = {
   rm_safety: key.stringOrNull(null, 'the safety reward model (llama2 reward train --kind safety) (required)'),
   prompts: key.list([], 'prompt JSONL files: {"messages": [..., user turn], "meta"?} (chat-world prompts grade the samples too) (required)'),
   k: key.int(4, 'samples per prompt; the best by R_c is kept (the paper: up to 10 at 70B)', { min: 1 }),
+  select: key.oneOf('reward', ['reward', 'gold'] as const, 'what picks the best sample: reward (R_c, the paper) or gold (the chat world\'s checkers, ties broken by R_c: the upper bound a perfect reward model gives; chat-world prompts only)'),
   temperature: key.number(1.0, 'sampling temperature (the paper found the best R_c at T ∈ [1.2, 1.3] for its models; see sweep_temperatures)', { min: 0 }),
   top_p: key.number(1, 'nucleus sampling mass', { min: 0, above: true, max: 1 }),
   max_tokens: key.int(64, 'most tokens per answer', { min: 1 }),
@@ -116,6 +117,15 @@ async function sampleAndScore(policy: ReturnType<typeof openModel>, rms: RewardM
 
 const isSafetyPrompt = (p: ChatPrompt): boolean => p.world?.category === 'unsafe' || p.meta?.['is_safety_prompt'] === true;
 
+/** The sample with the highest gold score, ties broken by the higher reward. */
+function bestByGold(s: Scored): number {
+  let b = 0;
+  s.gold.forEach((g, k) => {
+    if (g! > s.gold[b]! || (g === s.gold[b] && s.rewards[k]! > s.rewards[b]!)) b = k;
+  });
+  return b;
+}
+
 /** Fig. 7: for n = 1…K, the mean over prompts of the max and median reward (and gold) among the first n samples. */
 export function bestOfN(scored: readonly Scored[], k: number): BestOfN[] {
   const out: BestOfN[] = [];
@@ -145,7 +155,7 @@ export async function rejectionSampling(o: RecipeOptions<RsConfig> & { onEvent?:
   if (c.prompts.length === 0) throw new Llama2Error('rlhf rs: prompts is required (--prompts FILE[,FILE…])');
   const say = (message: string) => o.onEvent?.({ kind: 'notice', message });
   mkdirSync(c.out_dir, { recursive: true });
-  const manifest = JSON.stringify({ policy: c.policy, rm_helpful: c.rm_helpful, rm_safety: c.rm_safety, prompts: c.prompts, k: c.k, temperature: c.temperature, top_p: c.top_p, max_tokens: c.max_tokens, seed: c.seed, iteration: c.iteration, sweep: c.sweep_temperatures });
+  const manifest = JSON.stringify({ policy: c.policy, rm_helpful: c.rm_helpful, rm_safety: c.rm_safety, prompts: c.prompts, k: c.k, temperature: c.temperature, top_p: c.top_p, max_tokens: c.max_tokens, seed: c.seed, iteration: c.iteration, sweep: c.sweep_temperatures, ...(c.select === 'gold' ? { select: 'gold' } : {}) });
   const bestPath = join(c.out_dir, 'best.jsonl');
   const reportPath = join(c.out_dir, 'report.json');
   let report: RsReport;
@@ -159,12 +169,13 @@ export async function rejectionSampling(o: RecipeOptions<RsConfig> & { onEvent?:
     if (!policy.tokenizer) throw new Llama2Error(`rlhf rs: ${c.policy} has no tokenizer; pass --tokenizer`);
     const rms: RewardModels = { helpful: openModel(c.rm_helpful!).model, safety: openModel(c.rm_safety!).model };
     const ps = c.prompts.flatMap((f) => readChatPrompts(f));
+    if (c.select === 'gold' && !ps.every((p) => p.world)) throw new Llama2Error(`rlhf rs: select gold needs chat-world prompts (their meta has the gold checker); ${c.prompts.join(', ')} has lines without`);
     const scored = await sampleAndScore(policy, rms, ps, c, c.temperature, c.seed, say);
     const lines: string[] = [];
     const best: string[] = [];
     ps.forEach((p, i) => {
       const s = scored[i]!;
-      const b = s.rewards.indexOf(Math.max(...s.rewards));
+      const b = c.select === 'gold' ? bestByGold(s) : s.rewards.indexOf(Math.max(...s.rewards));
       s.answers.forEach((a, k) => lines.push(JSON.stringify({ prompt: i, sample: k, answer: a, reward: s.rewards[k], gold: s.gold[k] }) + '\n'));
       best.push(JSON.stringify({ messages: [...p.messages, { role: 'assistant', content: s.answers[b] }], meta: { ...(p.meta ?? {}), rs: { iteration: c.iteration, reward: s.rewards[b], gold: s.gold[b], sample: b } } }) + '\n');
     });
@@ -184,7 +195,7 @@ export async function rejectionSampling(o: RecipeOptions<RsConfig> & { onEvent?:
   }
   report.pool.earlier = c.pool.reduce((n, f) => n + readFileSync(f, 'utf8').split('\n').filter((l) => l.trim()).length, 0);
   writeFileAtomic(reportPath, JSON.stringify({ ...report, manifest }, null, 2) + '\n');
-  const { policy: _p, rm_helpful: _h, rm_safety: _s, prompts: _pr, k: _k, temperature: _t, top_p: _tp, max_tokens: _m, pool: _pool, iteration: _it, sweep_temperatures: _st, sweep_prompts: _sp, ...train } = c;
+  const { policy: _p, rm_helpful: _h, rm_safety: _s, prompts: _pr, k: _k, select: _sel, temperature: _t, top_p: _tp, max_tokens: _m, pool: _pool, iteration: _it, sweep_temperatures: _st, sweep_prompts: _sp, ...train } = c;
   const sc: SftConfig = { ...train, init: c.policy!, data: [bestPath, ...c.pool], out_dir: join(c.out_dir, 'sft') };
   const r = await sft({ config: sc, resume: o.resume, overwrite: o.overwrite, stopAfter: o.stopAfter, signal: o.signal, backend: o.backend, onEvent: o.onEvent });
   return { report, sft: r };
