@@ -22,6 +22,7 @@ const rows = [
   ['pretraining: share of the wall time', (r) => pct(r.stages.find((s) => s.name === 'pretrain').wall_s / r.wall_s), 'pretraining is nearly all of it (Table 2: 3.3M GPU-hours for the family)'],
   ['energy · CO2eq (0.4235 kg/kWh)', (r) => `${(r.carbon.kwh * 1000).toFixed(1)} Wh · ${(r.carbon.kg_co2eq * 1000).toFixed(1)} g`, 'pretraining 539 tCO2eq (Table 2)'],
   ['pretraining: validation bits/char', (r) => r.pretrain.val_bits_per_char.toFixed(4), '—'],
+  ['… its stories vs their true entropy', (r) => r.pretrain.stories_bits_per_char == null ? '–' : `${r.pretrain.stories_bits_per_char.toFixed(4)} vs ${r.pretrain.entropy_floor.toFixed(4)} (${((r.pretrain.stories_bits_per_char / r.pretrain.entropy_floor - 1) * 100).toFixed(1)}% above)`, '—'],
   ['pretrained: helpfulness [95% CI] · violations · false refusals', gold('pretrained'), '—'],
   ['SFT', gold('SFT'), 'SFT a large step over the base model (§3.1)'],
   ['RS-V1', gold('RS-V1'), 'each RLHF version better than the last (Fig. 11)'],

@@ -127,3 +127,37 @@ test('data errors: an invalid shape fails before built-in data is built, a token
   await rejects(pretrain({ config: tiny('e2'), data: { ...data, tokenizer: other.tokenizer }, backend }), /does not match the shards/, /hash/);
   await rejects(pretrain({ config: tiny('e3', { seq_len: 64 }), data, backend }), /seq_len 64 is longer than the shards' rows/);
 });
+
+test('world documents mixed in: the floor stays known for the validation stories, which lead the split; the run reports their bits/char', async () => {
+  const mixed = buildStoriesData({ dir: join(dir, 'mixed'), count: 120, seed: 5, vocabSize: 384, seqLen: 32, valFraction: 0.2, worldDocs: 120 });
+  const val = mixed.meta.splits.val;
+  const by = val.by_input!;
+  assert.equal(by.length, 2);
+  assert.deepEqual([by[0]!.docs + by[1]!.docs, by[0]!.chars + by[1]!.chars, by[0]!.tokens + by[1]!.tokens], [val.docs, val.chars, val.tokens], 'per-input counts add up');
+  // the floor: −log2 P of the validation stories over their characters (the grammar's information)
+  const { generateStory, END_MARKER_CHARS } = await import('../src/data/stories.js');
+  const { hashSeed } = await import('../src/util/rng.js');
+  let bits = 0, chars = 0;
+  for (let i = 0; i < 120; i++) {
+    if (hashSeed(5, i) >= 0.2 * 0x100000000) continue;
+    const s = generateStory(5, i);
+    bits += s.bits;
+    chars += s.text.length + END_MARKER_CHARS;
+  }
+  assert.equal(chars, by[0]!.chars);
+  assert.ok(mixed.entropyFloorBpc !== null && Math.abs(mixed.entropyFloorBpc - bits / chars) < 1e-12);
+  assert.deepEqual(mixed.floorText, { rows: Math.floor((by[0]!.tokens - 1) / 32), charsPerToken: by[0]!.chars / by[0]!.tokens });
+  assert.ok(mixed.floorText!.rows > 0 && mixed.floorText!.rows < val.rows, 'the stories rows are a proper prefix of the split');
+  const again = buildStoriesData({ dir: join(dir, 'mixed'), count: 120, seed: 5, vocabSize: 384, seqLen: 32, valFraction: 0.2, worldDocs: 120 });
+  assert.equal(again.reused, true);
+  assert.deepEqual([again.entropyFloorBpc, again.floorText], [mixed.entropyFloorBpc, mixed.floorText], 'a reused build knows the same');
+
+  const r = await pretrain({ config: tiny('mixed-run', { steps: 10, eval_every: 5 }), data: mixed, backend });
+  const evals = readMetrics(join(dir, 'mixed-run', 'metrics.jsonl')).filter((x): x is EvalRecord => x.type === 'eval');
+  assert.ok(evals.length >= 2 && evals.every((e) => typeof e.floor_text_bpc === 'number' && e.floor_text_bpc > mixed.entropyFloorBpc!));
+  assert.equal(r.summary.floor_text_val_bpc, evals[evals.length - 1]!.floor_text_bpc);
+  assert.notEqual(r.summary.floor_text_val_bpc, r.summary.final_val_bpc, 'the stories are measured apart from the mixed split');
+  // stories alone: the floor text is the whole split
+  const alone = await pretrain({ config: tiny('alone-run', { steps: 5, eval_every: 5 }), data, backend });
+  assert.equal(alone.summary.floor_text_val_bpc, alone.summary.final_val_bpc);
+});

@@ -43,7 +43,9 @@ export function formatSummary(s: PipelineSummary, outDir: string): string {
   lines.push('stage      wall      share   kWh');
   for (const st of s.stages) lines.push(`${st.name.padEnd(9)}  ${fmtTime(st.wall_s).padStart(7)}  ${pct(st.wall_s / s.wall_s).padStart(6)}  ${st.kwh.toFixed(4)}${st.skipped ? '  (done earlier)' : ''}`);
   if (s.pretrain.val_bits_per_char !== null) {
-    lines.push('', `pretraining: validation ${s.pretrain.val_bits_per_char.toFixed(4)} bits/char` + (s.pretrain.entropy_floor !== null ? ` (entropy floor of the stories ${s.pretrain.entropy_floor.toFixed(4)})` : ''));
+    const { stories_bits_per_char: st, entropy_floor: fl } = s.pretrain;
+    lines.push('', `pretraining: validation ${s.pretrain.val_bits_per_char.toFixed(4)} bits/char` +
+      (st !== null && fl !== null ? `; its stories ${st.toFixed(4)} vs their true entropy ${fl.toFixed(4)} (${((st / fl - 1) * 100).toFixed(1)}% above)` : ''));
   }
   lines.push('', 'version                  helpfulness (95% CI)       violations  false refusals  R_helpful  R_safety');
   for (const v of s.versions) {

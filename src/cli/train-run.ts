@@ -87,7 +87,8 @@ export async function runRecipe<R>(
       }
       case 'eval':
         log(`eval @ step ${e.rec.step}: val loss ${e.rec.val_loss.toFixed(4)} nats/token` +
-          (e.rec.val_bpc !== null ? ` = ${e.rec.val_bpc.toFixed(4)} bits/char` : '') + (o.evalNote?.() ?? ''));
+          (e.rec.val_bpc !== null ? ` = ${e.rec.val_bpc.toFixed(4)} bits/char` : '') +
+          (e.rec.floor_text_bpc !== undefined ? `; stories ${e.rec.floor_text_bpc.toFixed(4)} bits/char` : '') + (o.evalNote?.() ?? ''));
         break;
       case 'checkpoint':
         log(`saved checkpoint ${e.dir} (step ${e.step})`);
@@ -179,7 +180,7 @@ export async function runPretraining(c: PretrainConfig, o: PretrainingOptions): 
     return pretrain({ config: c, data, resume: o.resume, overwrite: o.overwrite, stopAfter: o.stopAfter, signal, onEvent });
   }, {
     quiet: o.quiet, logEvery: c.log_every, outDir: c.out_dir,
-    evalNote: () => (data?.entropyFloorBpc != null ? ` (floor ${data.entropyFloorBpc.toFixed(4)})` : ''),
+    evalNote: () => (data?.entropyFloorBpc != null ? ` (floor${data.floorText ? ' of the stories' : ''} ${data.entropyFloorBpc.toFixed(4)})` : ''),
   });
   return { result, data: data! };
 }

@@ -66,6 +66,8 @@ class SplitWriter {
   chars = 0;
   tokens = 0;
   rows = 0;
+  /** docs, chars and tokens per input file, in input order */
+  readonly byInput: { docs: number; chars: number; tokens: number }[] = [];
   readonly shards: { file: string; rows: number }[] = [];
   private pending: number[] = [];
   private start = 0; // first pending token not yet consumed as a row start
@@ -79,7 +81,12 @@ class SplitWriter {
     this.shard = dtype === 'uint16' ? new Uint16Array(n) : new Uint32Array(n);
   }
 
-  add(ids: ArrayLike<number>, chars: number): void {
+  add(ids: ArrayLike<number>, chars: number, input: number): void {
+    while (this.byInput.length <= input) this.byInput.push({ docs: 0, chars: 0, tokens: 0 });
+    const b = this.byInput[input]!;
+    b.docs++;
+    b.chars += chars;
+    b.tokens += ids.length;
     this.docs++;
     this.chars += chars;
     this.tokens += ids.length;
@@ -106,8 +113,9 @@ class SplitWriter {
     this.shardRows = 0;
   }
 
-  meta(): SplitMeta {
+  meta(inputs: number): SplitMeta {
     const targets = this.rows * this.T;
+    while (this.byInput.length < inputs) this.byInput.push({ docs: 0, chars: 0, tokens: 0 });
     return {
       docs: this.docs,
       chars: this.chars,
@@ -116,6 +124,7 @@ class SplitWriter {
       tokens_dropped: Math.max(0, this.tokens - 1 - targets),
       chars_per_token: this.tokens > 0 ? this.chars / this.tokens : 0,
       shards: this.shards,
+      by_input: this.byInput,
     };
   }
 }
@@ -174,7 +183,7 @@ function writeSplits(
   const valCut = o.valFraction * 0x100000000;
   let docIndex = 0;
   let tokens = 0;
-  for (const { path } of inputs) {
+  for (const [k, { path }] of inputs.entries()) {
     for (const doc of readDocuments(path, textKey)) {
       const ids = o.tokenizer.encode(doc.text, { bos: true, eos: true });
       for (let i = 0; i < ids.length; i++) {
@@ -184,7 +193,7 @@ function writeSplits(
         }
       }
       const split: Split = hashSeed(o.seed, docIndex) < valCut ? 'val' : 'train';
-      writers[split].add(ids, codePoints(doc.text) + 1);
+      writers[split].add(ids, codePoints(doc.text) + 1, k);
       docIndex++;
       tokens += ids.length;
       if (docIndex % 1000 === 0) o.onProgress?.({ docs: docIndex, tokens });
@@ -194,8 +203,8 @@ function writeSplits(
   check(docIndex > 0, () => `prepare: the corpus is empty: no documents in ${o.inputs.join(', ')}`);
   writers.train.flush();
   writers.val.flush();
-  const train = writers.train.meta();
-  const val = writers.val.meta();
+  const train = writers.train.meta(inputs.length);
+  const val = writers.val.meta(inputs.length);
   const need = o.seqLen + 1;
   check(train.rows > 0, () =>
     `prepare: the train split has ${train.tokens} tokens, fewer than one row of seq_len+1 = ${need}; add text or lower seq_len`);

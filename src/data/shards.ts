@@ -42,6 +42,11 @@ export interface SplitMeta {
   tokens_dropped: number;
   chars_per_token: number;
   shards: { file: string; rows: number }[];
+  /**
+   * the same counts per input file, in input order (absent in shards prepared before it was
+   * recorded); the split's stream holds the inputs' documents in that order
+   */
+  by_input?: { docs: number; chars: number; tokens: number }[];
 }
 
 export interface ShardMeta {

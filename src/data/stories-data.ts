@@ -30,6 +30,11 @@ export interface PretrainData {
   tokenizer: string;
   /** true entropy of the validation text, bits per character (null: unknown) */
   entropyFloorBpc: number | null;
+  /**
+   * when other text is mixed into the validation split: the first `rows` validation rows hold only
+   * the text the floor is for (the stories come first in the split's stream), at `charsPerToken`
+   */
+  floorText?: { rows: number; charsPerToken: number } | null;
 }
 
 export interface StoriesDataOptions {
@@ -45,7 +50,7 @@ export interface StoriesDataOptions {
   /**
    * documents of the chat world (src/world/documents.ts: its tasks told as prose) mixed into the
    * corpus, so a base model knows the world's language before SFT; default 0. Their entropy is not
-   * known, so with any the floor is null.
+   * known, so with any the floor is the validation stories' (floorText: the rows that hold them).
    */
   worldDocs?: number;
   onProgress?: (message: string) => void;
@@ -61,7 +66,7 @@ export interface StoriesData extends PretrainData {
 }
 
 const SOURCE_FILE = 'source.json';
-const SOURCE_VERSION = 2;
+const SOURCE_VERSION = 3;
 
 interface SourceRecord {
   version: number;
@@ -79,6 +84,7 @@ const CHAT_MARKERS = `${B_INST} ${B_SYS}You are kind.${E_SYS}Hello! ${E_INST} Hi
  * grammar. Checked against the split's character count; null when they disagree.
  */
 function valSplitEntropy(o: StoriesDataOptions, meta: ShardMeta): number | null {
+  const expected = (o.worldDocs ?? 0) > 0 ? meta.splits.val.by_input?.[0]?.chars : meta.splits.val.chars;
   const cut = o.valFraction * 0x100000000;
   let bits = 0;
   let chars = 0;
@@ -88,7 +94,19 @@ function valSplitEntropy(o: StoriesDataOptions, meta: ShardMeta): number | null 
     bits += s.bits;
     chars += s.text.length + END_MARKER_CHARS;
   }
-  return chars > 0 && chars === meta.splits.val.chars ? bits / chars : null;
+  return chars > 0 && chars === expected ? bits / chars : null;
+}
+
+/**
+ * With chat-world documents after the stories: the validation rows whose every target is a story
+ * token (row r holds stream[rT .. rT+T], so rows r < ⌊(S − 1)/T⌋ for S story tokens) and the
+ * stories' chars per token; null without world documents (the whole split is stories) or counts.
+ */
+export function floorTextOf(meta: ShardMeta, worldDocs: number): StoriesData['floorText'] {
+  const b = meta.splits.val.by_input?.[0];
+  if (worldDocs === 0 || !b || b.tokens === 0) return null;
+  const rows = Math.floor((b.tokens - 1) / meta.seq_len);
+  return rows > 0 ? { rows, charsPerToken: b.chars / b.tokens } : null;
 }
 
 /** Corpus → tokenizer → shards in `dir` (reused when an identical build is already there). */
@@ -108,7 +126,8 @@ export function buildStoriesData(o: StoriesDataOptions): StoriesData {
       const prev = JSON.parse(readFileSync(sourcePath, 'utf8')) as SourceRecord;
       if (prev.version === SOURCE_VERSION && JSON.stringify(prev.options) === JSON.stringify(options)) {
         say(`reusing the prepared stories in ${o.dir}`);
-        return { dir: o.dir, tokenizer, entropyFloorBpc: prev.val_bits_per_char, corpus, corpusBitsPerChar: prev.corpus_bits_per_char, reused: true, meta: readShardMeta(o.dir) };
+        const meta = readShardMeta(o.dir);
+        return { dir: o.dir, tokenizer, entropyFloorBpc: prev.val_bits_per_char, floorText: floorTextOf(meta, worldDocs), corpus, corpusBitsPerChar: prev.corpus_bits_per_char, reused: true, meta };
       }
     } catch {
       /* unreadable: build again */
@@ -140,9 +159,10 @@ export function buildStoriesData(o: StoriesDataOptions): StoriesData {
   const inputs = worldDocs > 0 ? [corpus, worldCorpus] : [corpus];
   const meta = prepareData({ inputs, tokenizer: new Tokenizer(vocab), outDir: o.dir, seqLen: o.seqLen, valFraction: o.valFraction, seed: o.seed });
   say(`shards: ${meta.splits.train.tokens} train / ${meta.splits.val.tokens} val tokens, ${meta.splits.train.chars_per_token.toFixed(2)} chars/token (${lap()})`);
-  const valBpc = worldDocs > 0 ? null : valSplitEntropy(o, meta) ?? c.bitsPerChar;
-  if (valBpc !== null) say(`validation split: true entropy ${valBpc.toFixed(4)} bits/char, the floor a model's validation loss is compared with`);
+  const floorText = floorTextOf(meta, worldDocs);
+  const valBpc = worldDocs > 0 ? (floorText ? valSplitEntropy(o, meta) : null) : valSplitEntropy(o, meta) ?? c.bitsPerChar;
+  if (valBpc !== null) say(`validation split: true entropy ${valBpc.toFixed(4)} bits/char${floorText ? ` (its stories, the first ${floorText.rows} rows)` : ''}, the floor a model's validation loss is compared with`);
   const rec: SourceRecord = { version: SOURCE_VERSION, options, corpus_bits_per_char: c.bitsPerChar, val_bits_per_char: valBpc };
   writeFileAtomic(sourcePath, JSON.stringify(rec, null, 2) + '\n');
-  return { dir: o.dir, tokenizer, entropyFloorBpc: valBpc, corpus, corpusBitsPerChar: c.bitsPerChar, reused: false, meta };
+  return { dir: o.dir, tokenizer, entropyFloorBpc: valBpc, floorText, corpus, corpusBitsPerChar: c.bitsPerChar, reused: false, meta };
 }

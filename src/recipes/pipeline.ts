@@ -100,7 +100,8 @@ export interface PipelineSummary {
   versions: { name: string; helpfulness: number; helpfulness_ci95: [number, number]; violation_rate: number; false_refusal_rate: number; rm_helpful: number; rm_safety: number }[];
   reward_models: { helpful: RewardModelRow; safety: RewardModelRow };
   gatt: { with: Record<string, number>; without: Record<string, number> };
-  pretrain: { val_bits_per_char: number | null; entropy_floor: number | null };
+  /** val_bits_per_char: the whole (mixed) validation split; stories_bits_per_char: its stories, whose true entropy is entropy_floor */
+  pretrain: { val_bits_per_char: number | null; entropy_floor: number | null; stories_bits_per_char: number | null };
   carbon: { kwh: number; kg_co2eq: number };
   stages: StageRecord[];
   /** DIR/report.html */
@@ -184,7 +185,10 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineSummary> 
       };
       const r = await pretrain({ ...recipe, config: cfg });
       if (r.status !== 'completed') return null;
-      return { val_bits_per_char: r.summary.final_val_bpc, entropy_floor: r.summary.entropy_floor_bpc, val_loss: r.summary.final_val_loss, files: checkpointFiles(dir('pretrain/latest')) };
+      return {
+        val_bits_per_char: r.summary.final_val_bpc, entropy_floor: r.summary.entropy_floor_bpc, stories_bits_per_char: r.summary.floor_text_val_bpc,
+        val_loss: r.summary.final_val_loss, files: checkpointFiles(dir('pretrain/latest')),
+      };
     });
 
     // 3. SFT on the world's dialogs
@@ -254,7 +258,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineSummary> 
       seed: c.seed, wall_s: stages.reduce((s, x) => s + x.wall_s, 0), versions,
       reward_models: { helpful: rewards.out.helpful, safety: rewards.out.safety },
       gatt: { with: gatt.out.with, without: gatt.out.without },
-      pretrain: { val_bits_per_char: pre.out.val_bits_per_char, entropy_floor: pre.out.entropy_floor },
+      pretrain: { val_bits_per_char: pre.out.val_bits_per_char, entropy_floor: pre.out.entropy_floor, stories_bits_per_char: pre.out.stories_bits_per_char ?? null },
       carbon: { kwh, kg_co2eq: kwh * c.carbon_intensity },
       stages,
     };

@@ -15,8 +15,11 @@
  * Every step logs reward, KL, clip fractions, losses, entropy and response length; every eval_every
  * steps the policy answers eval_prompts greedily and the chat world's gold checkers grade them next
  * to the proxy reward (GoldRecord lines in metrics.jsonl; proxy.svg), so reward hacking — proxy up,
- * gold down — shows. Resume is bit-identical: prompts, samples and minibatch order are pure
- * functions of (seed, step), and the reference is reloaded from `ref` (default: the initial policy).
+ * gold down — shows. Two ablations: reward gold scores the rollouts with the gold checkers
+ * themselves (goldRewards: the upper bound a perfect reward model gives), and critic_warmup_steps
+ * trains the value head alone first (ppo-tape.ts criticOnly). Resume is bit-identical: prompts,
+ * samples and minibatch order are pure functions of (seed, step), and the reference is reloaded
+ * from `ref` (default: the initial policy).
  *
  * What it is not: the PPO maths (src/rl/), sampling (generate/batch.ts) or reward models.
  */

@@ -103,7 +103,7 @@ export function dataFor(c: PretrainConfig, say: (m: string) => void = () => {}):
     dir: join(c.out_dir, 'data'), count: c.stories_count, seed: c.stories_seed, vocabSize: c.vocab_size,
     seqLen: c.seq_len ?? 256, valFraction: c.val_fraction, worldDocs: c.world_docs, onProgress: say,
   });
-  return { dir: d.dir, tokenizer: d.tokenizer, entropyFloorBpc: c.entropy_floor_bpc ?? d.entropyFloorBpc };
+  return { dir: d.dir, tokenizer: d.tokenizer, entropyFloorBpc: c.entropy_floor_bpc ?? d.entropyFloorBpc, floorText: d.floorText ?? null };
 }
 
 export interface PretrainOptions extends RecipeOptions<PretrainConfig> {
@@ -114,6 +114,8 @@ export interface PretrainOptions extends RecipeOptions<PretrainConfig> {
 export interface PretrainSummary extends RunSummary {
   final_val_bpc: number | null;
   entropy_floor_bpc: number | null;
+  /** bits/char on the validation text the floor is for: the whole split, or with world documents mixed in, its stories */
+  floor_text_val_bpc: number | null;
 }
 
 export interface PretrainResult {
@@ -176,7 +178,8 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     let status: RunStatus = 'completed';
     const schedule = { peak: c.lr, warmup: c.warmup_steps, total: c.steps, minRatio: c.min_lr_ratio };
     const plot = (): LossPlot => {
-      const f = data.entropyFloorBpc !== null && val ? data.entropyFloorBpc * Math.LN2 * val.charsPerToken : null;
+      // the floor in nats/token of the plotted (whole) split; a mixed split has none
+      const f = data.entropyFloorBpc !== null && val && !data.floorText ? data.entropyFloorBpc * Math.LN2 * val.charsPerToken : null;
       return {
         title: `pretraining loss (${(params / 1e6).toFixed(2)}M params)`,
         train: run.metrics.train().map((r) => ({ x: r.step, y: r.loss })),
@@ -194,6 +197,14 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
         return { weight: nb * T };
       });
       const rec: EvalRecord = { type: 'eval', step, val_loss: loss, val_bpc: val.charsPerToken > 0 ? lossToBitsPerChar(loss, val.charsPerToken) : null, val_ppl: Math.exp(loss), val_tokens: count };
+      const ft = data.floorText;
+      if (ft && ft.rows <= v.numRows) { // every row of the text with the known floor (the stories of a mixed split)
+        const f = meanLoss(t, ft.rows, B, T, x, y, (r0, nb) => {
+          splitRows(v.rows(Array.from({ length: nb }, (_, k) => r0 + k)), nb, R, T, x, y);
+          return { weight: nb * T };
+        });
+        rec.floor_text_bpc = lossToBitsPerChar(f.loss, ft.charsPerToken);
+      }
       run.metrics.append(rec);
       run.emit({ kind: 'eval', rec });
       return rec;
@@ -259,6 +270,7 @@ function finish(
     ...baseSummary(run, { status: a.status, steps: a.step, params: a.params, be: a.be, config: a.cfg, seqLen: a.T, lastLoss: a.lastLoss, lastVal: lastEval?.val_loss ?? null, checkpoint: a.checkpoint, accounting: a.c }),
     final_val_bpc: lastEval?.val_bpc ?? null,
     entropy_floor_bpc: a.data.entropyFloorBpc,
+    floor_text_val_bpc: a.data.entropyFloorBpc === null ? null : a.data.floorText ? lastEval?.floor_text_bpc ?? null : lastEval?.val_bpc ?? null,
   });
   const plot = a.plot();
   writeFileAtomic(join(run.out, 'loss.svg'), lossCurveSvg(plot));
@@ -271,9 +283,13 @@ export function pretrainLossLine(s: PretrainSummary): string | undefined {
   let l = `loss: train ${s.final_train_loss.toFixed(4)}`;
   if (s.final_val_loss !== null) l += `, validation ${s.final_val_loss.toFixed(4)} nats/token`;
   if (s.final_val_bpc !== null) l += ` = ${s.final_val_bpc.toFixed(4)} bits/char`;
-  if (s.entropy_floor_bpc !== null) l += ` (true entropy, the floor: ${s.entropy_floor_bpc.toFixed(4)} bits/char)`;
+  if (s.entropy_floor_bpc !== null && s.floor_text_val_bpc !== null && s.floor_text_val_bpc !== s.final_val_bpc) {
+    l += `; its stories ${s.floor_text_val_bpc.toFixed(4)} bits/char (their true entropy, the floor: ${s.entropy_floor_bpc.toFixed(4)}, ${pctAbove(s.floor_text_val_bpc, s.entropy_floor_bpc)} above)`;
+  } else if (s.entropy_floor_bpc !== null) l += ` (true entropy, the floor: ${s.entropy_floor_bpc.toFixed(4)} bits/char${s.final_val_bpc !== null ? `, ${pctAbove(s.final_val_bpc, s.entropy_floor_bpc)} above` : ''})`;
   return l;
 }
+
+const pctAbove = (v: number, floor: number): string => `${((v / floor - 1) * 100).toFixed(1)}%`;
 
 function sameShape(a: LlamaConfig, b: LlamaConfig): boolean {
   const keys: (keyof LlamaConfig)[] = ['dim', 'n_layers', 'n_heads', 'n_kv_heads', 'vocab_size', 'norm_eps', 'rope_theta'];

@@ -12,7 +12,7 @@ const PROXY = 'proxy reward (R_c)';
 const GOLD = 'gold helpfulness';
 const sig = (x: number | null, d = 3): string => (x === null ? '—' : x === 0 ? '0' : x.toPrecision(d));
 
-/** 1. pipeline.json: {seed, wall_s, versions: [...], reward_models: {helpful, safety}, pretrain: {val_bits_per_char, entropy_floor}, carbon: {kwh, kg_co2eq}, stages: [...]}. */
+/** 1. pipeline.json: {seed, wall_s, versions: [...], reward_models: {helpful, safety}, pretrain: {val_bits_per_char, entropy_floor, stories_bits_per_char}, carbon: {kwh, kg_co2eq}, stages: [...]}. */
 export function summarySection(f: Found): Section {
   const p = f.pipeline;
   const s: Section = { id: 'summary', title: 'Summary', body: null, missing: 'no pipeline.json at the top of the folder (llama2 pipeline --json writes it); every section below comes from the files found.' };
@@ -23,7 +23,12 @@ export function summarySection(f: Found): Section {
   const carbon = objOf(p, 'carbon');
   if (carbon) facts.push(`energy ${sig(numOf(carbon, 'kwh'))} kWh, ${sig(numOf(carbon, 'kg_co2eq'))} kg CO₂eq`);
   const pre = objOf(p, 'pretrain');
-  if (pre) facts.push(`pretraining: validation ${fix(numOf(pre, 'val_bits_per_char'))} bits/char (entropy floor ${fix(numOf(pre, 'entropy_floor'))})`);
+  if (pre) {
+    const st = numOf(pre, 'stories_bits_per_char');
+    const fl = numOf(pre, 'entropy_floor');
+    facts.push(`pretraining: validation ${fix(numOf(pre, 'val_bits_per_char'))} bits/char` +
+      (st !== null && fl !== null ? `; its stories ${fix(st, 4)} vs their true entropy ${fix(fl, 4)} (${((st / fl - 1) * 100).toFixed(1)}% above)` : ` (entropy floor ${fix(fl)})`));
+  }
   const rms = objOf(p, 'reward_models');
   for (const [k, v] of Object.entries(rms ?? {})) if (isObj(v)) facts.push(`${k} reward model accuracy ${pct(numOf(v, 'accuracy'))}`);
   let body = facts.length ? `<p>${esc(facts.join(' · '))}</p>` : '';

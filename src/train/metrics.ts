@@ -41,6 +41,8 @@ export interface EvalRecord {
   val_tokens: number;
   /** reward models: validation accuracy (val_loss is then 1 − accuracy) */
   val_accuracy?: number;
+  /** pretraining on a mixed corpus: bits/char on the validation text whose true entropy is known (the stories) */
+  floor_text_bpc?: number;
 }
 
 /** A gold evaluation during RLHF: the chat world's checkers on a fixed prompt subset, next to the proxy reward. */
