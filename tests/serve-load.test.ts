@@ -78,7 +78,7 @@ test('a client that disconnects mid-stream frees its slot; a full server answers
   }
 });
 
-test('200 requests from 16 concurrent clients: zero failures, no growth of resident memory after warm-up', async () => {
+test('2 × 200 requests from 16 concurrent clients: zero failures, no growth of resident memory after warm-up', async () => {
   const busy = await startServer(['--model', MODEL, '--parallel', '8', '--queue', '64']);
   try {
     const c = new OpenAI({ baseURL: `${busy.url}/v1`, apiKey: 'unused', maxRetries: 0 });
@@ -106,9 +106,14 @@ test('200 requests from 16 concurrent clients: zero failures, no growth of resid
     const rss0 = busy.rss();
     await clients(WARM_UP + 200);
     const rss1 = busy.rss();
+    await clients(WARM_UP + 400);
+    const rss2 = busy.rss();
     assert.equal(failures, 0);
-    assert.equal(done, WARM_UP + 200);
-    assert.ok(rss1 - rss0 < RSS_SLACK, `resident memory grew by ${((rss1 - rss0) / 2 ** 20).toFixed(1)} MiB over 200 requests after warm-up`);
+    assert.equal(done, WARM_UP + 400);
+    // a leak of per-request state grows in both windows; a one-off resize of the heap (seen on a
+    // loaded machine) in at most one of them
+    const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+    assert.ok(Math.min(rss1 - rss0, rss2 - rss1) < RSS_SLACK, `resident memory grew by ${mib(rss1 - rss0)} and then ${mib(rss2 - rss1)} over two windows of 200 requests after warm-up`);
   } finally {
     await busy.stop();
   }
