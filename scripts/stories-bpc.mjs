@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Bits per character of a pretrained checkpoint on the validation stories of its own corpus — the
 // text whose true entropy is known — next to that floor. For runs made before pretraining reported
-// it (`floor_text_bpc` in metrics.jsonl); the same rows and the same loss as the pretrain recipe.
+// it (`floor_text_bpc` in metrics.jsonl); the same rows and the same loss (shardRowsLoss) as the
+// pretrain recipe.
 //
 //   node scripts/stories-bpc.mjs runs/pfull1/pretrain/latest [...]      (after npm run build)
 //
@@ -13,7 +14,8 @@ import { join } from 'node:path';
 import { buildStoriesData } from '../dist/src/data/stories-data.js';
 import { lossToBitsPerChar, openShards } from '../dist/src/data/shards.js';
 import { loadModelFile } from '../dist/src/formats/load.js';
-import { trainModel, lmLoss } from '../dist/src/train/model.js';
+import { trainModel } from '../dist/src/train/model.js';
+import { shardRowsLoss } from '../dist/src/recipes/pretrain.js';
 import { Tape } from '../dist/src/train/tape.js';
 import { selectBackend } from '../dist/src/backend/select.js';
 import { vocabHash } from '../dist/src/data/prepare.js';
@@ -30,21 +32,10 @@ for (const ckpt of process.argv.slice(2)) {
     const val = openShards(tmp, 'val');
     const ft = d.floorText ?? { rows: val.numRows, charsPerToken: val.charsPerToken };
     const model = trainModel(m.config, m.weights, { frozen: true });
-    const tape = new Tape(be, false);
-    const T = state.data.seq_len, R = val.rowTokens, B = 4;
-    const x = new Int32Array(B * T), y = new Int32Array(B * T);
-    let sum = 0, n = 0;
-    for (let r0 = 0; r0 < ft.rows; r0 += B) {
-      const nb = Math.min(B, ft.rows - r0);
-      const rows = val.rows(Array.from({ length: nb }, (_, k) => r0 + k));
-      for (let b = 0; b < nb; b++) { x.set(rows.subarray(b * R, b * R + T), b * T); y.set(rows.subarray(b * R + 1, b * R + 1 + T), b * T); }
-      tape.reset();
-      sum += lmLoss(tape, model, x.subarray(0, nb * T), y.subarray(0, nb * T), nb, T).value * nb * T;
-      n += nb * T;
-    }
+    const { loss, weight } = shardRowsLoss({ model, evalTape: new Tape(be, false) }, val, ft.rows, 4, state.data.seq_len);
     val.close();
-    const bpc = lossToBitsPerChar(sum / n, ft.charsPerToken);
-    console.log(JSON.stringify({ checkpoint: ckpt, stories_bits_per_char: bpc, entropy_floor: d.entropyFloorBpc, above: bpc / d.entropyFloorBpc - 1, rows: ft.rows, tokens: n }));
+    const bpc = lossToBitsPerChar(loss, ft.charsPerToken);
+    console.log(JSON.stringify({ checkpoint: ckpt, stories_bits_per_char: bpc, entropy_floor: d.entropyFloorBpc, above: bpc / d.entropyFloorBpc - 1, rows: ft.rows, tokens: weight }));
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

@@ -130,7 +130,8 @@ const isSafety = (p: ChatPrompt): boolean => p.world?.category === 'unsafe' || p
 
 export async function ppo(o: RecipeOptions<PpoConfig>): Promise<PpoResult> {
   const c = PPO.check(o.config, 'rlhf ppo config');
-  for (const k of ['policy', ...(c.reward === 'models' ? ['rm_helpful', 'rm_safety'] as const : [])] as const) if (c[k] === null) throw new Llama2Error(`rlhf ppo: ${k} is required (--${k.replace('_', '-')})`);
+  const required = c.reward === 'models' ? (['policy', 'rm_helpful', 'rm_safety'] as const) : (['policy'] as const);
+  for (const k of required) if (c[k] === null) throw new Llama2Error(`rlhf ppo: ${k} is required (--${k.replace('_', '-')})`);
   if (c.prompts.length === 0) throw new Llama2Error('rlhf ppo: prompts is required (--prompts FILE[,FILE…])');
   const run = openRun({ outDir: c.out_dir, stage: 'ppo', resume: o.resume, overwrite: o.overwrite, stopAfter: o.stopAfter, signal: o.signal, onEvent: o.onEvent });
   try {

@@ -31,7 +31,7 @@ import { lossCurveSvg, type EvalRecord, type LossPlot, type MetricsLog } from '.
 import { initModelWeights, zeroGrads } from '../train/params.js';
 import { lmLoss, type TrainModel } from '../train/model.js';
 import { clipCoefficient } from '../train/optim.js';
-import { meanLoss, setupTraining } from '../train/setup.js';
+import { meanLoss, setupTraining, type TrainingSetup } from '../train/setup.js';
 import { lrAt } from '../train/schedule.js';
 import { baseSummary, openRun, resumePoint, threadsOf, type RecipeOptions, type Run, type RunStatus, type RunSummary } from '../train/run.js';
 import { writeFileAtomic } from '../util/fs.js';
@@ -137,6 +137,17 @@ function splitRows(rows: Int32Array, n: number, R: number, T: number, x: Int32Ar
   }
 }
 
+/**
+ * The mean next-token loss (nats) over shard rows [0, n) in batches of B, each row cut to T
+ * positions; x, y are (B·T) scratch. Pretraining's validation loss, and scripts/stories-bpc.mjs's.
+ */
+export function shardRowsLoss(t: Pick<TrainingSetup, 'model' | 'evalTape'>, rows: ShardReader, n: number, B: number, T: number, x = new Int32Array(B * T), y = new Int32Array(B * T)): { loss: number; weight: number } {
+  return meanLoss(t, n, B, T, x, y, (r0, nb) => {
+    splitRows(rows.rows(Array.from({ length: nb }, (_, k) => r0 + k)), nb, rows.rowTokens, T, x, y);
+    return { weight: nb * T };
+  });
+}
+
 export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   const c = PRETRAIN.check(o.config, 'config');
   const data = o.data ?? dataFor(c);
@@ -192,18 +203,11 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
       if (!val) return null;
       const v = val;
       const n = c.eval_batches === 0 ? v.numRows : Math.min(v.numRows, c.eval_batches * B);
-      const { loss, weight: count } = meanLoss(t, n, B, T, x, y, (r0, nb) => {
-        splitRows(v.rows(Array.from({ length: nb }, (_, k) => r0 + k)), nb, R, T, x, y);
-        return { weight: nb * T };
-      });
+      const { loss, weight: count } = shardRowsLoss(t, v, n, B, T, x, y);
       const rec: EvalRecord = { type: 'eval', step, val_loss: loss, val_bpc: val.charsPerToken > 0 ? lossToBitsPerChar(loss, val.charsPerToken) : null, val_ppl: Math.exp(loss), val_tokens: count };
       const ft = data.floorText;
       if (ft && ft.rows <= v.numRows) { // every row of the text with the known floor (the stories of a mixed split)
-        const f = meanLoss(t, ft.rows, B, T, x, y, (r0, nb) => {
-          splitRows(v.rows(Array.from({ length: nb }, (_, k) => r0 + k)), nb, R, T, x, y);
-          return { weight: nb * T };
-        });
-        rec.floor_text_bpc = lossToBitsPerChar(f.loss, ft.charsPerToken);
+        rec.floor_text_bpc = lossToBitsPerChar(shardRowsLoss(t, v, ft.rows, B, T, x, y).loss, ft.charsPerToken);
       }
       run.metrics.append(rec);
       run.emit({ kind: 'eval', rec });

@@ -62,7 +62,7 @@ export function setupTraining(
  * positions or answer tokens the rows' mean loss stands for).
  */
 export function meanLoss(
-  t: TrainingSetup, n: number, B: number, T: number, x: Int32Array, y: Int32Array,
+  t: Pick<TrainingSetup, 'model' | 'evalTape'>, n: number, B: number, T: number, x: Int32Array, y: Int32Array,
   fill: (r0: number, nb: number) => { mask?: Float32Array; layout?: RowLayout; weight: number },
 ): { loss: number; weight: number } {
   let sum = 0;
